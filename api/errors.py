@@ -1,0 +1,148 @@
+"""The exception tree of hubspoke-deploy.
+
+Every error the library raises derives from :class:`HubspokeError`; each
+carries the process exit code the CLI maps it to, so the CLI and runbooks see
+the same contract.
+
+Exit codes (documented in the README):
+    0   success
+    1   deployment failed (resumable: run the same command again)
+    2   usage or configuration error (nothing was changed)
+    3   state locked by another run
+    4   ``plan --detailed-exitcode``: changes pending
+    130 interrupted (state is safe; run again to resume)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_LOCKED = 3
+EXIT_CHANGES = 4
+EXIT_INTERRUPTED = 130
+
+
+class HubspokeError(Exception):
+    """Root of every error raised by hubspoke-deploy."""
+
+    exit_code: int = EXIT_FAILED
+
+
+class UsageError(HubspokeError):
+    """The command line was wrong (bad flag combination, missing file...)."""
+
+    exit_code = EXIT_USAGE
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem found in a configuration file.
+
+    ``path`` is the dotted key path (``spokes[0].subnets.api_server``),
+    ``message`` says what is wrong and ``fix`` what to do about it.
+    """
+
+    path: str
+    message: str
+    fix: str = ""
+    severity: str = "error"  # "error" or "warning"
+
+    def __str__(self) -> str:
+        text = f"{self.path}: {self.message}"
+        if self.fix:
+            text += f" Fix: {self.fix}"
+        return text
+
+
+class ConfigError(HubspokeError):
+    """The configuration is invalid. Carries every problem found, not only the first."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, problems: list[Problem] | Problem | str, source: str | None = None) -> None:
+        if isinstance(problems, str):
+            problems = [Problem(path="(config)", message=problems)]
+        elif isinstance(problems, Problem):
+            problems = [problems]
+        self.problems: list[Problem] = list(problems)
+        self.source = source
+        where = f" in {source}" if source else ""
+        lines = [f"{len(self.problems)} problem(s){where}:"] + [f"  - {p}" for p in self.problems]
+        super().__init__("\n".join(lines))
+
+
+class StateError(HubspokeError):
+    """The checkpoint state cannot be used (corrupt, newer schema, unreachable)."""
+
+    exit_code = EXIT_USAGE
+
+
+class StateCorrupt(StateError):
+    """The checkpoint document is not valid; it was left untouched."""
+
+
+class StateLocked(StateError):
+    """Another run holds the state lock."""
+
+    exit_code = EXIT_LOCKED
+
+    def __init__(self, message: str, holder: dict[str, str] | None = None) -> None:
+        self.holder = dict(holder or {})
+        super().__init__(message)
+
+
+class StateConflict(StateError):
+    """The state changed underneath this run (ETag mismatch or lost lease).
+
+    The run stops before writing so nothing is corrupted."""
+
+    exit_code = EXIT_FAILED
+
+
+@dataclass
+class StepFailed(HubspokeError):
+    """A step failed. Carries the step key, the resource id and Azure's error code."""
+
+    step: str
+    resource_id: str | None = None
+    code: str | None = None
+    message: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+    exit_code = EXIT_FAILED
+
+    def __post_init__(self) -> None:
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        parts = [f"step {self.step} failed"]
+        if self.code:
+            parts.append(f"[{self.code}]")
+        if self.resource_id:
+            parts.append(f"on {self.resource_id}")
+        text = " ".join(parts)
+        return f"{text}: {self.message}" if self.message else text
+
+
+class ReplacementRefused(StepFailed):
+    """A change needs the resource to be replaced and replacement was not allowed."""
+
+
+class DeploymentFailed(HubspokeError):
+    """One or more steps failed; the checkpoint allows the run to be resumed."""
+
+    exit_code = EXIT_FAILED
+
+    def __init__(self, message: str, failures: list[StepFailed] | None = None) -> None:
+        self.failures = list(failures or [])
+        super().__init__(message)
+
+
+class Interrupted(HubspokeError):
+    """The run was interrupted by SIGINT/SIGTERM; in-flight operations were checkpointed."""
+
+    exit_code = EXIT_INTERRUPTED

@@ -1,0 +1,1 @@
+"""hubspoke_deploy.simulator."""
