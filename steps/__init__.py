@@ -1,1 +1,1 @@
-"""hubspoke_deploy.steps."""
+"""The reference architecture as steps (see ``steps.architecture.build_steps``)."""

@@ -1,0 +1,402 @@
+"""The ``hubspoke-deploy`` command line: a thin layer over the library.
+
+Azure SDKs, pydantic models and rich are imported lazily so ``--help`` answers fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from hubspoke_deploy.errors import (
+    EXIT_CHANGES,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    ConfigError,
+    DeploymentFailed,
+    HubspokeError,
+    Interrupted,
+    UsageError,
+)
+
+EXIT_CODES_HELP = """exit codes:
+  0    success
+  1    deployment failed (resumable: run the same command again)
+  2    usage or configuration error (nothing was changed)
+  3    state locked by another run
+  4    plan --detailed-exitcode: changes pending
+  130  interrupted (state is safe: run again to resume)
+
+environment:
+  HUBSPOKE_<SECTION>_<KEY> overrides [azure] and [state] keys, e.g. HUBSPOKE_AZURE_ENDPOINT,
+  HUBSPOKE_AZURE_CREDENTIAL, HUBSPOKE_STATE_BACKEND, HUBSPOKE_STATE_PATH.
+  REQUESTS_CA_BUNDLE: CA bundle for a custom endpoint (Azure Stack Hub, the simulator).
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", "-c", metavar="FILE", help="deployment config (TOML)")
+    common.add_argument("--output", "-o", choices=["text", "json"], default=None, help="output format")
+    common.add_argument("--log-format", choices=["console", "json"], default=None,
+                        help="log format (default: console on a TTY, JSON otherwise)")
+    common.add_argument("-v", "--verbose", action="count", default=None, help="more detail")
+
+    parser = argparse.ArgumentParser(
+        prog="hubspoke-deploy",
+        description="Deploy a private AKS cluster behind Azure Firewall in a hub-spoke network.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[common],
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_text, description=help_text, parents=[common],
+                              argument_default=argparse.SUPPRESS)
+
+    add("validate", "check the config offline and report every problem")
+    add("schema", "print the JSON Schema of the config file")
+    g = add("graph", "print the step DAG (mermaid or DOT) with the critical path marked")
+    g.add_argument("--format", choices=["mermaid", "dot"], default="mermaid")
+    p = add("plan", "show what up (or down with --destroy) would change")
+    p.add_argument("--detailed-exitcode", action="store_true", default=False,
+                   help="exit 0 when nothing changes, 4 when changes are pending")
+    p.add_argument("--refresh-only", action="store_true", default=False, help="report drift only")
+    p.add_argument("--destroy", action="store_true", default=False, help="show what down would delete")
+    p.add_argument("--parallelism", type=int, default=None)
+    u = add("up", "create or update the deployment (resumes a stopped run)")
+    u.add_argument("--yes", "-y", action="store_true", default=False, help="do not ask for confirmation")
+    u.add_argument("--parallelism", type=int, default=None, help="steps run at once (default 32)")
+    u.add_argument("--trust-state", action="store_true", default=False,
+                   help="skip reading resources the checkpoint records as done with unchanged inputs")
+    u.add_argument("--allow-replace", action="store_true", default=False,
+                   help="allow deleting and re-creating resources whose immutable properties changed")
+    d = add("down", "delete what this deployment owns, nothing else")
+    d.add_argument("--yes", "-y", action="store_true", default=False)
+    d.add_argument("--parallelism", type=int, default=None)
+    add("status", "per-step state from the checkpoint (no Azure call)")
+    add("outputs", "what an operator needs next: ids, FQDNs, IPs, commands")
+    un = add("unlock", "break the state lock of a dead run")
+    un.add_argument("--yes", "-y", action="store_true", default=False)
+    s = add("simulator", "run the ARM simulator standalone")
+    s.add_argument("--port", type=int, default=8443)
+    s.add_argument("--time-scale", type=float, default=None)
+    s.add_argument("--faults", default=None)
+    s.add_argument("--seed", type=int, default=None)
+    s.add_argument("--request-log", default=None)
+    return parser
+
+
+class _Printer:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.json = getattr(args, "output", None) == "json"
+        self.tty = sys.stdout.isatty()
+
+    def out(self, text: str = "") -> None:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+
+    def err(self, text: str) -> None:
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+
+    def data(self, value: Any) -> None:
+        self.out(json.dumps(value, indent=2, sort_keys=False, default=str))
+
+
+def _configure_logging(args: argparse.Namespace) -> Any:
+    import logging
+
+    import structlog
+    from hubspoke_deploy.orchestrator.redact import structlog_processor
+
+    fmt = getattr(args, "log_format", None) or ("console" if sys.stderr.isatty() else "json")
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    level = logging.DEBUG if (getattr(args, "verbose", None) or 0) > 0 else logging.INFO
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog_processor,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+    return structlog.get_logger("hubspoke_deploy")
+
+
+def _load(args: argparse.Namespace) -> Any:
+    path = getattr(args, "config", None) or os.environ.get("HUBSPOKE_CONFIG")
+    if not path:
+        raise UsageError("no config given: pass --config FILE (or set HUBSPOKE_CONFIG)")
+    from hubspoke_deploy.library import load_config
+
+    return load_config(path)
+
+
+def _confirm(question: str, yes: bool) -> bool:
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        raise UsageError(f"{question} — not on a terminal: pass --yes to confirm non-interactively")
+    answer = input(f"{question} [y/N] ").strip().lower()
+    return answer in ("y", "yes")
+
+
+def _print_plan(pr: _Printer, plan: Any, title: str) -> None:
+    if pr.json:
+        pr.data(plan.as_dict())
+        return
+    symbols = {"create": "+", "update": "~", "replace": "-/+", "no-op": " ", "delete": "-", "keep": "="}
+    pr.out(title)
+    for item in plan.items:
+        pr.out(f"  {symbols.get(item.action, '?'):>3} {item.action:<8} {item.key:<34} {item.resource_id}")
+        for c in item.changes:
+            tag = " (forces replacement)" if c.get("replace") else ""
+            pr.out(f"        {c['path']}: {json.dumps(c['before'], default=str)} -> "
+                   f"{json.dumps(c['after'], default=str)}{tag}")
+    counts = plan.counts()
+    pr.out("Plan: " + ", ".join(f"{n} {a}" for a, n in sorted(counts.items())))
+
+
+class _Progress:
+    """Progress on a TTY (rich), one canonical structlog line per step outcome always."""
+
+    def __init__(self, log: Any, tty: bool, total: int) -> None:
+        self.log = log
+        self.tty = tty
+        self.total = total
+        self.done = 0
+        self.running: dict[str, float] = {}
+        self.lock = threading.Lock()
+        self.live: Any = None
+        if tty:
+            from rich.console import Console
+            from rich.live import Live
+
+            self.live = Live(self._render(), console=Console(stderr=True), refresh_per_second=4, transient=True)
+            self.live.start()
+
+    def _render(self) -> Any:
+        from rich.text import Text
+
+        now = time.monotonic()
+        lines = [f"{self.done}/{self.total} steps done, {len(self.running)} running"]
+        for k, t in sorted(self.running.items(), key=lambda kv: kv[1])[:12]:
+            lines.append(f"  {k}  {now - t:5.1f}s")
+        return Text("\n".join(lines))
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        kind = event.get("event")
+        with self.lock:
+            if kind == "step_started":
+                self.running[str(event["step"])] = time.monotonic()
+            elif kind in ("step_finished", "step_skipped"):
+                self.running.pop(str(event.get("step")), None)
+                self.done += 1
+                if kind == "step_finished":
+                    fields = {k: event.get(k) for k in ("step", "resource_id", "action", "changed",
+                                                         "duration_s", "attempts", "status")}
+                    if event.get("error"):
+                        self.log.error("step", **fields, error=event["error"])
+                    else:
+                        self.log.info("step", **fields)
+                else:
+                    self.log.warning("step", step=event.get("step"), status="not_started",
+                                     blocked_by=event.get("because"))
+            elif kind == "retry":
+                self.log.info("retry", **{k: v for k, v in event.items() if k != "event"})
+            elif kind == "lro_reattached":
+                self.log.info("lro_reattached", step=event.get("step"), kind=event.get("kind"))
+            if self.live is not None:
+                self.live.update(self._render())
+
+    def stop(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+
+
+def _install_signals(cancel: threading.Event, pr: _Printer) -> None:
+    def handler(signum: int, _frame: Any) -> None:
+        if cancel.is_set():
+            os._exit(EXIT_INTERRUPTED)  # second signal: state is already safe
+        cancel.set()
+        pr.err("interrupt: finishing checkpoint writes; in-flight operations are saved (again to exit now)")
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _run(args: argparse.Namespace, pr: _Printer) -> int:
+    cmd = args.command
+    if cmd == "schema":
+        from hubspoke_deploy.config import json_schema
+
+        pr.data(json_schema())
+        return EXIT_OK
+    if cmd == "simulator":
+        from hubspoke_deploy.simulator.server import main as sim_main
+
+        argv = ["--port", str(args.port)]
+        for flag, value in (("--time-scale", args.time_scale), ("--faults", args.faults),
+                            ("--seed", args.seed), ("--request-log", args.request_log)):
+            if value is not None:
+                argv += [flag, str(value)]
+        return int(sim_main(argv))
+    cfg = _load(args)
+    if cmd == "validate":
+        warnings = list(getattr(cfg, "warnings", ()))
+        if pr.json:
+            pr.data({"valid": True, "warnings": [w.__dict__ for w in warnings]})
+        else:
+            for w in warnings:
+                pr.err(f"warning: {w}")
+            pr.out(f"{cfg.source or 'config'}: valid ({len(warnings)} warning(s))")
+        return EXIT_OK
+    if cmd == "graph":
+        from hubspoke_deploy.orchestrator.graph import render
+        from hubspoke_deploy.steps.architecture import build_steps
+
+        pr.out(render(build_steps(cfg), args.format))
+        return EXIT_OK
+    import hubspoke_deploy.library as lib
+
+    if cmd == "status":
+        st = lib.status(cfg)
+        if pr.json:
+            pr.data(st)
+        else:
+            pr.out(f"deployment {st['deployment']}  ({st['state']})")
+            if st["last_run"]:
+                lr = st["last_run"]
+                pr.out(f"last run: {lr.get('command')} {lr.get('status', 'running or killed')} "
+                       f"started {lr.get('started_at')}")
+            if st["teardown"]:
+                pr.out(f"torn down at {st['teardown'].get('finished_at')}")
+            for k, v in st["steps"].items():
+                extra = " (operation in flight)" if v["in_flight"] else ""
+                err = f"  [{v['last_error'].get('code')}]" if v.get("last_error") else ""
+                pr.out(f"  {v['status']:<10} {k:<34} {v['resource_id'] or ''}{extra}{err}")
+        return EXIT_OK
+    if cmd == "outputs":
+        outs = lib.outputs(cfg)
+        if pr.json:
+            pr.data(outs)
+        else:
+            for k, v in outs.items():
+                pr.out(f"{k}: {v if not isinstance(v, (dict, list)) else json.dumps(v)}")
+        return EXIT_OK
+    if cmd == "unlock":
+        from hubspoke_deploy.orchestrator.stores import open_store
+
+        store = open_store(cfg.state, cfg.name, None if cfg.state.backend == "file" else lib._cred(cfg), os.environ)
+        holder = store.holder()
+        if not holder:
+            pr.out("state is not locked")
+            return EXIT_OK
+        if not _confirm(f"break the lock held by {holder}?", args.yes):
+            return EXIT_USAGE
+        store.break_lock()
+        pr.out(f"lock broken (was held by {holder})")
+        return EXIT_OK
+    if cmd == "plan":
+        plan = lib.plan(cfg, parallelism=args.parallelism, refresh_only=args.refresh_only, destroy=args.destroy)
+        title = "Teardown plan:" if args.destroy else ("Drift:" if args.refresh_only else "Plan:")
+        _print_plan(pr, plan, title)
+        if args.detailed_exitcode and plan.has_changes:
+            return EXIT_CHANGES
+        return EXIT_OK
+    if cmd in ("up", "down"):
+        log = _configure_logging(args)
+        cancel = threading.Event()
+        if cmd == "down":
+            plan = lib.plan(cfg, destroy=True)
+            if not pr.json:
+                _print_plan(pr, plan, "Teardown plan:")
+            kept = [i for i in plan.items if i.action == "keep"]
+            if not _confirm(f"delete {sum(1 for i in plan.items if i.action == 'delete')} resource(s) "
+                            f"(keeping {len(kept)} not owned)?", args.yes):
+                pr.err("aborted")
+                return EXIT_USAGE
+        elif not args.yes:
+            plan = lib.plan(cfg, parallelism=args.parallelism)
+            _print_plan(pr, plan, "Plan:")
+            if not plan.has_changes:
+                pr.out("Nothing to change.")
+            if not _confirm("apply this plan?", False):
+                pr.err("aborted")
+                return EXIT_USAGE
+        _install_signals(cancel, pr)
+        from hubspoke_deploy.steps.architecture import build_steps
+
+        total = len(build_steps(cfg))
+        progress = _Progress(log, sys.stderr.isatty() and not pr.json, total)
+        try:
+            fn = lib.up if cmd == "up" else lib.down
+            kwargs: dict[str, Any] = {"parallelism": args.parallelism, "on_event": progress, "cancel": cancel}
+            if cmd == "up":
+                kwargs["trust_state"] = args.trust_state
+                kwargs["allow_replace"] = args.allow_replace
+            result = fn(cfg, **kwargs)
+        finally:
+            progress.stop()
+        log.info("run", command=cmd, status=result.status, duration_s=round(result.duration_s, 3),
+                 **result.summary())
+        if pr.json:
+            pr.data({"status": result.status, "summary": result.summary(), "outputs": result.outputs})
+        else:
+            pr.out(f"{cmd}: {result.status} in {result.duration_s:.1f}s  " +
+                   ", ".join(f"{n} {s}" for s, n in sorted(result.summary().items())))
+        return EXIT_OK
+    raise UsageError(f"unknown command {cmd!r}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(list(argv) if argv is not None else None)
+    pr = _Printer(args)
+    if not args.command:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return _run(args, pr)
+    except ConfigError as err:
+        if pr.json:
+            pr.data({"error": "config", "problems": [p.__dict__ for p in err.problems]})
+        else:
+            pr.err(f"error: {err}")
+        return err.exit_code
+    except DeploymentFailed as err:
+        pr.err(f"error: {err}")
+        result = getattr(err, "result", None)
+        if pr.json and result is not None:
+            pr.data({"status": result.status, "summary": result.summary(),
+                     "failures": [{"step": f.key, "code": f.error.code if f.error else None,
+                                   "message": f.error.message if f.error else None} for f in result.failures]})
+        return err.exit_code
+    except Interrupted as err:
+        pr.err(f"interrupted: {err}")
+        return EXIT_INTERRUPTED
+    except HubspokeError as err:
+        pr.err(f"error: {err}")
+        return err.exit_code
+    except KeyboardInterrupt:
+        pr.err("interrupted")
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

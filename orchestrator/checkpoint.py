@@ -1,0 +1,150 @@
+"""The checkpoint document: one versioned JSON per deployment.
+
+Per step it records status, inputs digest, outputs, owned resource id, whether
+this deployment created the resource, in-flight LRO continuation tokens,
+attempts, last error and timestamps. It never holds a secret: outputs pass
+through :func:`assert_no_secrets` before every save.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import hashlib
+import json
+import threading
+from typing import Any
+
+from hubspoke_deploy.errors import StateCorrupt
+from hubspoke_deploy.orchestrator.redact import find_secrets
+
+SCHEMA_VERSION = 1
+
+PENDING = "pending"
+RUNNING = "running"
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+DELETED = "deleted"
+KEPT = "kept"
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def digest(value: Any) -> str:
+    raw = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+class Checkpoint:
+    """In-memory checkpoint document, saved through a StateStore after every change."""
+
+    def __init__(self, store: Any, deployment: str, config_digest: str) -> None:
+        self.store = store
+        self.deployment = deployment
+        self.config_digest = config_digest
+        self._lock = threading.RLock()
+        self.doc: dict[str, Any] = {}
+        self.writes = 0
+
+    # -- lifecycle ----------------------------------------------------------------
+    def load(self) -> dict[str, Any]:
+        doc: dict[str, Any] | None = self.store.load()
+        if doc is None:
+            doc = {
+                "schema_version": SCHEMA_VERSION,
+                "deployment": self.deployment,
+                "created_at": now(),
+                "steps": {},
+                "runs": [],
+            }
+        else:
+            self._check(doc)
+        self.doc = doc
+        return doc
+
+    def _check(self, doc: dict[str, Any]) -> None:
+        where = self.store.describe() if hasattr(self.store, "describe") else "state"
+        version = doc.get("schema_version")
+        if not isinstance(version, int) or version > SCHEMA_VERSION:
+            raise StateCorrupt(
+                f"{where}: schema_version {version!r} is not supported by this version "
+                f"(supports <= {SCHEMA_VERSION}); upgrade hubspoke-deploy. The state was left untouched."
+            )
+        if doc.get("deployment") not in (None, self.deployment):
+            raise StateCorrupt(
+                f"{where}: belongs to deployment {doc.get('deployment')!r}, not {self.deployment!r}; "
+                "point [state] at this deployment's own state. The state was left untouched."
+            )
+        if not isinstance(doc.get("steps", {}), dict):
+            raise StateCorrupt(f"{where}: 'steps' is not an object. The state was left untouched.")
+
+    def begin_run(self, command: str, run_id: str) -> None:
+        with self._lock:
+            runs = self.doc.setdefault("runs", [])
+            runs.append({"id": run_id, "command": command, "started_at": now(), "config_digest": self.config_digest})
+            del runs[:-20]
+            self.doc["config_digest"] = self.config_digest
+            self.save()
+
+    def end_run(self, status: str, summary: dict[str, int]) -> None:
+        with self._lock:
+            runs = self.doc.setdefault("runs", [])
+            if runs:
+                runs[-1].update({"finished_at": now(), "status": status, "summary": summary})
+            self.save()
+
+    # -- records ------------------------------------------------------------------
+    def record(self, key: str) -> dict[str, Any]:
+        with self._lock:
+            rec = self.doc.setdefault("steps", {}).get(key)
+            return copy.deepcopy(rec) if rec else {"status": PENDING}
+
+    def update(self, key: str, **fields: Any) -> None:
+        with self._lock:
+            rec = self.doc.setdefault("steps", {}).setdefault(key, {"status": PENDING})
+            for name, value in fields.items():
+                if value is None and name in ("last_error",):
+                    rec.pop(name, None)
+                else:
+                    rec[name] = value
+            rec["updated_at"] = now()
+            self.save()
+
+    def set_meta(self, name: str, value: Any) -> None:
+        with self._lock:
+            self.doc[name] = value
+            self.save()
+
+    # -- LRO token sink -----------------------------------------------------------
+    def lro_token(self, step: str, kind: str) -> str | None:
+        with self._lock:
+            rec = self.doc.get("steps", {}).get(step) or {}
+            lro = rec.get("lro") or {}
+            token = lro.get("token") if lro.get("kind") == kind else None
+            return str(token) if token else None
+
+    def save_lro_token(self, step: str, kind: str, token: str | None) -> None:
+        if token:
+            self.update(step, lro={"kind": kind, "token": token, "started_at": now()})
+        else:
+            with self._lock:
+                rec = self.doc.get("steps", {}).get(step)
+                if rec and rec.get("lro"):
+                    rec.pop("lro", None)
+                    self.save()
+
+    # -- persistence ----------------------------------------------------------------
+    def save(self) -> None:
+        with self._lock:
+            self.doc["updated_at"] = now()
+            leaks = find_secrets(self.doc.get("steps", {}))
+            if leaks:
+                raise ValueError(f"refusing to write a secret into the checkpoint at {leaks[0]}")
+            self.store.save(self.doc)
+            self.writes += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return copy.deepcopy(self.doc)

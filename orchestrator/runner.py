@@ -1,0 +1,167 @@
+"""Wiring: from a config to a ready engine (credential, clients, state lock, checkpoint).
+
+``open_session`` is the single place where a run acquires its resources; it is
+a context manager so the lock is released and clients closed on every path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import os
+import threading
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlparse
+
+from hubspoke_deploy.errors import ConfigError, Problem
+from hubspoke_deploy.orchestrator.checkpoint import Checkpoint, digest
+from hubspoke_deploy.orchestrator.clients import Clients, RetrySettings
+from hubspoke_deploy.orchestrator.engine import Engine, EngineOptions, EventCallback
+from hubspoke_deploy.orchestrator.retry import RetryPolicy
+from hubspoke_deploy.orchestrator.step import Step
+
+ARM_SCOPE = "https://management.azure.com/.default"
+
+
+def is_loopback_url(url: str) -> bool:
+    host = urlparse(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def make_credential(cfg: Any, endpoint: str, env: Mapping[str, str]) -> Any:
+    """The credential named by ``[azure] credential``."""
+    kind = cfg.azure.credential
+    if kind == "simulator":
+        if not is_loopback_url(endpoint):
+            raise ConfigError(
+                Problem(
+                    "azure.credential",
+                    f"the 'simulator' development token is refused for the non-loopback endpoint {endpoint}",
+                    "use credential = \"default\" (or cli / managed-identity / workload-identity) for real Azure",
+                )
+            )
+        from hubspoke_deploy.simulator import SimulatorCredential
+
+        return SimulatorCredential()
+    import azure.identity as identity
+
+    if kind == "cli":
+        return identity.AzureCliCredential(tenant_id=cfg.azure.tenant_id)
+    if kind == "managed-identity":
+        return identity.ManagedIdentityCredential(client_id=cfg.azure.managed_identity_client_id)
+    if kind == "workload-identity":
+        return identity.WorkloadIdentityCredential()
+    return identity.DefaultAzureCredential(
+        managed_identity_client_id=cfg.azure.managed_identity_client_id,
+    )
+
+
+@dataclass
+class Session:
+    cfg: Any
+    engine: Engine
+    checkpoint: Checkpoint
+    store: Any
+    clients: Clients
+    simulator: Any = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def config_digest(cfg: Any) -> str:
+    dump = cfg.model_dump(mode="json") if hasattr(cfg, "model_dump") else cfg
+    if isinstance(dump, dict):
+        dump = {k: v for k, v in dump.items() if k not in ("azure", "state")}
+    return digest(dump)
+
+
+@contextlib.contextmanager
+def open_session(
+    cfg: Any,
+    *,
+    command: str,
+    steps: list[Step] | None = None,
+    credential: Any = None,
+    options: EngineOptions | None = None,
+    on_event: EventCallback | None = None,
+    cancel: threading.Event | None = None,
+    env: Mapping[str, str] | None = None,
+    lock: bool = True,
+) -> Iterator[Session]:
+    env = os.environ if env is None else env
+    from hubspoke_deploy.orchestrator.stores import LockInfo, open_store
+
+    sim = None
+    endpoint = cfg.resource_manager_url
+    scope = cfg.credential_scope or ARM_SCOPE
+    verify: str | bool = True
+    try:
+        if cfg.azure.endpoint == "simulator":
+            from hubspoke_deploy.simulator import Simulator
+
+            sim = Simulator(time_scale=float(env.get("HUBSPOKE_SIMULATOR_TIME_SCALE", "0.002")))
+            sim.start()
+            endpoint = sim.endpoint
+            verify = sim.ca_path
+            scope = ARM_SCOPE
+        assert endpoint is not None
+        fast = is_loopback_url(endpoint)
+        cred = credential if credential is not None else make_credential(cfg, endpoint, env)
+        clients = Clients(
+            credential=cred,
+            subscription_id=cfg.subscription_id,
+            base_url=endpoint,
+            credential_scope=scope,
+            connection_verify=verify,
+            retry=RetrySettings(total=10, backoff_factor=0.02 if fast else 0.8, backoff_max=1.0 if fast else 60.0),
+        )
+        opts = options or EngineOptions()
+        if fast and options is None:
+            opts.retry = RetryPolicy(attempts=12, total_seconds=120.0, base_delay=0.05, max_delay=1.0,
+                                     delay_scale=0.01)
+        state_cred = None if cfg.state.backend == "file" else (credential or _state_credential(cfg, cred, env))
+        store = open_store(cfg.state, cfg.name, state_cred, env)
+        if cfg.state.backend == "file" and not os.path.isabs(cfg.state_path):
+            pass
+        run_id = uuid.uuid4().hex[:12]
+        if lock:
+            store.acquire(LockInfo.current(command, run_id))
+        try:
+            checkpoint = Checkpoint(store, cfg.name, config_digest(cfg))
+            checkpoint.load()
+            if steps is None:
+                from hubspoke_deploy.steps.architecture import build_steps
+
+                steps = build_steps(cfg)
+            engine = Engine(
+                cfg, steps, clients, checkpoint, options=opts, on_event=on_event, cancel=cancel,
+                deployment_tags={"deployment": cfg.name, "managed-by": "hubspoke-deploy"},
+            )
+            engine.run_id = run_id
+            yield Session(cfg, engine, checkpoint, store, clients, sim)
+        finally:
+            if lock:
+                store.release()
+            clients.close()
+    finally:
+        if sim is not None:
+            sim.stop()
+
+
+def _state_credential(cfg: Any, arm_credential: Any, env: Mapping[str, str]) -> Any:
+    """Blob state uses AAD like ARM, unless a connection string env var is configured."""
+    if cfg.state.connection_string_env:
+        return None
+    if cfg.azure.credential == "simulator":
+        raise ConfigError(
+            Problem("state.backend", "blob state needs a real credential or a connection string",
+                    "set state.connection_string_env (Azurite) or use a real credential")
+        )
+    return arm_credential

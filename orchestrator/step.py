@@ -1,0 +1,204 @@
+"""The step contract.
+
+A step owns one Azure resource (or one child resource). It names the steps it
+``requires``; ``desired(config, upstream)`` is pure and returns the REST JSON
+body the step wants; ``read`` returns the resource as REST JSON or ``None``
+only when Azure says it does not exist; ``diff`` compares only the fields the
+spec carries, normalised the Azure way; ``apply`` writes only when the diff is
+not empty; ``outputs`` exposes what downstream steps need; ``delete`` tears
+the resource down.
+
+``ArmStep`` implements read/apply/delete generically for the management SDKs,
+whose operation groups all follow ``get`` / ``begin_create_or_update`` /
+``begin_delete`` with positional identity arguments.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from hubspoke_deploy.orchestrator.clients import to_json
+from hubspoke_deploy.orchestrator.diff import Change, diff
+
+if TYPE_CHECKING:
+    from hubspoke_deploy.orchestrator.lro import LroRunner
+
+Spec = dict[str, Any]
+Outputs = dict[str, Any]
+
+# Typical real-world durations (seconds) of a create, used for the critical-path
+# priority of the scheduler and for per-type timeouts. Measured values from
+# Azure deployments (firewall and AKS ~10 min, Bastion ~7 min, VM ~2 min, ...).
+TYPICAL_SECONDS: dict[str, float] = {
+    "microsoft.network/azurefirewalls": 600,
+    "microsoft.containerservice/managedclusters": 600,
+    "microsoft.containerservice/managedclusters/agentpools": 240,
+    "microsoft.network/bastionhosts": 420,
+    "microsoft.network/applicationgateways": 450,
+    "microsoft.compute/virtualmachines": 120,
+    "microsoft.network/privateendpoints": 60,
+    "microsoft.network/privatednszones": 30,
+    "microsoft.network/privatednszones/virtualnetworklinks": 30,
+    "microsoft.containerregistry/registries": 30,
+    "microsoft.storage/storageaccounts": 25,
+    "microsoft.keyvault/vaults": 20,
+    "microsoft.operationalinsights/workspaces": 20,
+    "microsoft.network/firewallpolicies": 10,
+    "microsoft.network/firewallpolicies/rulecollectiongroups": 15,
+    "microsoft.network/natgateways": 10,
+}
+DEFAULT_TYPICAL_SECONDS = 5.0
+
+
+def typical_seconds(resource_type: str) -> float:
+    return TYPICAL_SECONDS.get(resource_type.lower(), DEFAULT_TYPICAL_SECONDS)
+
+
+@dataclass
+class StepContext:
+    """What a step gets at run time: SDK clients and the LRO helper bound to the step."""
+
+    clients: Any  # orchestrator.clients.Clients (Any: steps only call .get(name))
+    lro: LroRunner
+    subscription_id: str
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+class Step(abc.ABC):
+    """Base class of every step."""
+
+    key: str
+    requires: tuple[str, ...] = ()
+    resource_type: ClassVar[str] = ""
+    # Paths (dotted, no list keys) Azure cannot update in place: a change is a replacement.
+    immutable: ClassVar[tuple[str, ...]] = ()
+    # Paths of scalar lists whose order Azure does not keep.
+    unordered: ClassVar[tuple[str, ...]] = ()
+    # Deletes are refused while these are not gone (extra ordering beyond reverse DAG), by key.
+    delete_after: tuple[str, ...] = ()
+    # Whether the resource carries tags (ownership check on teardown). None: top-level types do.
+    taggable: ClassVar[bool | None] = None
+
+    def __init__(self, key: str, requires: tuple[str, ...] = ()) -> None:
+        self.key = key
+        self.requires = tuple(requires)
+
+    # -- identity -----------------------------------------------------------------
+    @abc.abstractmethod
+    def resource_id(self) -> str:
+        """The ARM id of the resource this step owns (deterministic from config)."""
+
+    def lock_keys(self) -> tuple[str, ...]:
+        """Parent resources whose writes Azure serialises (lower-cased ids).
+
+        Writes of every step sharing a key are serialised for the whole run."""
+        return ()
+
+    def typical_seconds(self) -> float:
+        return typical_seconds(self.resource_type)
+
+    def display_name(self) -> str:
+        return self.resource_id().rsplit("/", 1)[-1]
+
+    # -- behaviour ----------------------------------------------------------------
+    @abc.abstractmethod
+    def desired(self, config: Any, upstream: Mapping[str, Outputs]) -> Spec:
+        """Pure: the REST JSON body this step wants, from config and upstream outputs."""
+
+    @abc.abstractmethod
+    def read(self, ctx: StepContext) -> Spec | None:
+        """The resource as REST JSON; None only when Azure answers not-found."""
+
+    def diff(self, spec: Spec, observed: Spec) -> list[Change]:
+        return diff(spec, observed, immutable=self.immutable, unordered=self.unordered)
+
+    @abc.abstractmethod
+    def apply(self, ctx: StepContext, spec: Spec, observed: Spec | None) -> Spec:
+        """Create or update; returns the resource as REST JSON after the write."""
+
+    def outputs(self, observed: Spec) -> Outputs:
+        out: Outputs = {"id": observed.get("id") or self.resource_id()}
+        if "name" in observed:
+            out["name"] = observed["name"]
+        return out
+
+    @abc.abstractmethod
+    def delete(self, ctx: StepContext) -> None:
+        """Delete the resource; a resource already gone is not an error."""
+
+    def finalize_observed(self, ctx: StepContext, observed: Spec) -> Spec:
+        """Hook to enrich what was read (e.g. read a related resource). Default: as is."""
+        return observed
+
+
+class ArmStep(Step):
+    """A step backed by one SDK operation group with get / create / delete."""
+
+    client: ClassVar[str] = ""
+    operations: ClassVar[str] = ""
+    get_method: ClassVar[str] = "get"
+    put_method: ClassVar[str] = "begin_create_or_update"
+    delete_method: ClassVar[str] = "begin_delete"
+    put_is_lro: ClassVar[bool] = True
+    delete_is_lro: ClassVar[bool] = True
+
+    @abc.abstractmethod
+    def args(self) -> tuple[str, ...]:
+        """Positional identity arguments of the SDK calls (e.g. resource group, name)."""
+
+    def ops(self, ctx: StepContext) -> Any:
+        return getattr(ctx.clients.get(self.client), self.operations)
+
+    def read(self, ctx: StepContext) -> Spec | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            model = getattr(self.ops(ctx), self.get_method)(*self.args())
+        except ResourceNotFoundError:
+            return None
+        observed = to_json(model)
+        return self.finalize_observed(ctx, observed) if isinstance(observed, dict) else None
+
+    def apply(self, ctx: StepContext, spec: Spec, observed: Spec | None) -> Spec:
+        method: Callable[..., Any] = getattr(self.ops(ctx), self.put_method)
+        body = self.body(spec, observed)
+        if self.put_is_lro:
+            result = ctx.lro.run(
+                lambda **kw: method(*self.args(), body, **kw),
+                kind="put",
+                resource_type=self.resource_type,
+                reread=lambda: self.read(ctx),
+            )
+        else:
+            result = method(*self.args(), body)
+        out = to_json(result)
+        if not isinstance(out, dict) or not out:
+            fresh = self.read(ctx)
+            if fresh is None:
+                raise RuntimeError(f"{self.key}: resource not found right after a successful write")
+            return fresh
+        return self.finalize_observed(ctx, out)
+
+    def body(self, spec: Spec, observed: Spec | None) -> Spec:
+        """The PUT body. Default: the spec itself (the step owns the whole resource)."""
+        return spec
+
+    def delete(self, ctx: StepContext) -> None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        method: Callable[..., Any] = getattr(self.ops(ctx), self.delete_method)
+        try:
+            if self.delete_is_lro:
+                ctx.lro.run(
+                    lambda **kw: method(*self.args(), **kw),
+                    kind="delete",
+                    resource_type=self.resource_type,
+                    reread=lambda: self.read(ctx),
+                )
+            else:
+                method(*self.args())
+        except ResourceNotFoundError:
+            return

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# ruff + mypy --strict on the packages. mypy cannot follow setuptools' editable
+# finder (the root folders are mapped into `hubspoke_deploy`), so we lay out the
+# package as symlinks in .typecheck/ and check it there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-.venv/bin/python}
+"$PY" -m ruff check orchestrator steps config api simulator
+rm -rf .typecheck && mkdir -p .typecheck/hubspoke_deploy
+for f in api/*; do ln -s "../../$f" ".typecheck/hubspoke_deploy/$(basename "$f")"; done
+for d in orchestrator steps config simulator; do ln -s "../../$d" ".typecheck/hubspoke_deploy/$d"; done
+MYPYPATH=.typecheck "$PY" -m mypy --strict --no-incremental \
+  -p hubspoke_deploy.orchestrator -p hubspoke_deploy.steps -p hubspoke_deploy.config -p hubspoke_deploy \
+  ${MYPY_EXTRA:-}

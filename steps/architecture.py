@@ -1,0 +1,41 @@
+"""The whole reference architecture: every step, and the operator-facing outputs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from hubspoke_deploy.config import DeploymentConfig
+from hubspoke_deploy.orchestrator.step import Step
+from hubspoke_deploy.steps import keys
+from hubspoke_deploy.steps.network import foundation_steps
+
+
+def build_steps(cfg: DeploymentConfig) -> list[Step]:
+    """All steps of the deployment, in a stable order (the scheduler orders them by the DAG)."""
+    from hubspoke_deploy.steps.firewall import firewall_steps
+    from hubspoke_deploy.steps.platform import platform_steps
+
+    steps: list[Step] = [*foundation_steps(cfg), *firewall_steps(cfg), *platform_steps(cfg)]
+    return steps
+
+
+def deployment_outputs(cfg: DeploymentConfig, step_outputs: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Outputs an operator needs next, from the steps' recorded outputs. Never a credential."""
+    from hubspoke_deploy.steps.platform import platform_outputs
+
+    result: dict[str, Any] = {
+        "deployment": cfg.name,
+        "resource_group": cfg.resource_group,
+        "location": cfg.location,
+    }
+    fw = step_outputs.get(keys.FIREWALL, {})
+    if fw:
+        result["firewall_id"] = fw.get("id")
+        result["firewall_private_ip"] = fw.get("private_ip")
+        result["firewall_public_ips"] = fw.get("public_ips")
+    ws = step_outputs.get(keys.WORKSPACE, {})
+    if ws:
+        result["log_analytics_workspace_id"] = ws.get("id")
+    result.update(platform_outputs(cfg, step_outputs))
+    return result

@@ -1,0 +1,317 @@
+"""Network foundation steps: resource group, Log Analytics, VNets, subnets, peerings, public IPs.
+
+Subnet layout follows the article: the hub carries AzureFirewallSubnet,
+AzureBastionSubnet (and AzureFirewallManagementSubnet for the Basic tier);
+each spoke carries node subnets (behind the route table to the firewall), an
+API server subnet delegated to ``Microsoft.ContainerService/managedClusters``,
+a jump box / private endpoint subnet and an Application Gateway subnet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from hubspoke_deploy.config import DeploymentConfig
+from hubspoke_deploy.orchestrator.step import Outputs, Spec
+from hubspoke_deploy.steps import keys
+from hubspoke_deploy.steps.base import DeploymentStep, arm_id, out, props, ref, rg_id
+
+# Azure's fixed subnet names (https://learn.microsoft.com/azure/firewall/firewall-faq,
+# https://learn.microsoft.com/azure/bastion/configuration-settings#subnet)
+HUB_SUBNET_NAMES = {
+    "firewall": "AzureFirewallSubnet",
+    "firewall_management": "AzureFirewallManagementSubnet",
+    "bastion": "AzureBastionSubnet",
+}
+SPOKE_SUBNET_NAMES = {
+    "system_nodes": "snet-system-nodes",
+    "user_nodes": "snet-user-nodes",
+    "pods": "snet-pods",
+    "api_server": "snet-api-server",
+    "jumpbox": "snet-jumpbox",
+    "app_gateway": "snet-appgw",
+}
+# Subnets whose egress goes through the firewall (the article: "associate a route
+# table to each subnet that hosts the worker nodes").
+ROUTED_SUBNETS = ("system_nodes", "user_nodes", "pods")
+
+
+class ResourceGroupStep(DeploymentStep):
+    client = "resource"
+    operations = "resource_groups"
+    put_method = "create_or_update"
+    put_is_lro = False
+    resource_type = "Microsoft.Resources/resourceGroups"
+
+    def args(self) -> tuple[str, ...]:
+        return (self.cfg.resource_group,)
+
+    def resource_id(self) -> str:
+        return rg_id(self.cfg)
+
+    def display_name(self) -> str:
+        return self.cfg.resource_group
+
+    def desired(self, config: Any, upstream: Mapping[str, Outputs]) -> Spec:
+        return {"location": config.location, "tags": dict(config.tags)}
+
+
+class WorkspaceStep(DeploymentStep):
+    client = "loganalytics"
+    operations = "workspaces"
+    resource_type = "Microsoft.OperationalInsights/workspaces"
+
+    def names(self) -> tuple[str, ...]:
+        return (self.cfg.workspace_name,)
+
+    def desired(self, config: Any, upstream: Mapping[str, Outputs]) -> Spec:
+        return self.top(
+            config,
+            {"sku": {"name": config.monitoring.sku}, "retentionInDays": config.monitoring.retention_days},
+        )
+
+    def outputs(self, observed: Spec) -> Outputs:
+        return out(observed, customer_id=props(observed).get("customerId"))
+
+
+class VnetStep(DeploymentStep):
+    client = "network"
+    operations = "virtual_networks"
+    resource_type = "Microsoft.Network/virtualNetworks"
+    unordered = ("properties.addressSpace.addressPrefixes",)
+
+    def __init__(self, key: str, cfg: DeploymentConfig, vnet: str, address_space: list[str]) -> None:
+        super().__init__(key, cfg, (keys.RG,))
+        self.vnet = vnet
+        self.address_space = list(address_space)
+
+    def names(self) -> tuple[str, ...]:
+        return (self.vnet,)
+
+    def lock_keys(self) -> tuple[str, ...]:
+        return (self.resource_id().lower(),)
+
+    def desired(self, config: Any, upstream: Mapping[str, Outputs]) -> Spec:
+        # No "subnets" in the body: subnets are their own steps, and a VNet PUT
+        # without the property keeps the existing ones (api-version >= 2023-11-01).
+        return self.top(config, {"addressSpace": {"addressPrefixes": self.address_space}})
+
+
+class SubnetStep(DeploymentStep):
+    client = "network"
+    operations = "subnets"
+    resource_type = "Microsoft.Network/virtualNetworks/subnets"
+
+    def __init__(
+        self,
+        key: str,
+        cfg: DeploymentConfig,
+        vnet: str,
+        name: str,
+        prefix: str,
+        requires: tuple[str, ...],
+        *,
+        route_table_key: str | None = None,
+        nsg_key: str | None = None,
+        delegation: str | None = None,
+        private_endpoint_policies: str | None = None,
+        nat_gateway_key: str | None = None,
+    ) -> None:
+        super().__init__(key, cfg, requires)
+        self.vnet = vnet
+        self.subnet = name
+        self.prefix = prefix
+        self.route_table_key = route_table_key
+        self.nsg_key = nsg_key
+        self.delegation = delegation
+        self.private_endpoint_policies = private_endpoint_policies
+        self.nat_gateway_key = nat_gateway_key
+
+    def names(self) -> tuple[str, ...]:
+        return (self.vnet, self.subnet)
+
+    def lock_keys(self) -> tuple[str, ...]:
+        return (arm_id(self.cfg, "Microsoft.Network/virtualNetworks", self.vnet).lower(),)
+
+    def desired(self, config: Any, upstream: Mapping[str, Outputs]) -> Spec:
+        properties: dict[str, Any] = {"addressPrefix": self.prefix}
+        if self.route_table_key:
+            properties["routeTable"] = ref(upstream[self.route_table_key]["id"])
+        if self.nsg_key:
+            properties["networkSecurityGroup"] = ref(upstream[self.nsg_key]["id"])
+        if self.nat_gateway_key:
+            properties["natGateway"] = ref(upstream[self.nat_gateway_key]["id"])
+        if self.delegation:
+            properties["delegations"] = [
+                {"name": "aks-delegation", "properties": {"serviceName": self.delegation}}
+            ]
+        if self.private_endpoint_policies:
+            properties["privateEndpointNetworkPolicies"] = self.private_endpoint_policies
+        return {"name": self.subnet, "properties": properties}
+
+    def outputs(self, observed: Spec) -> Outputs:
+        return out(observed, address_prefix=props(observed).get("addressPrefix"))
+
+
+class PeeringStep(DeploymentStep):
+    client = "network"
+    operations = "virtual_network_peerings"
+    resource_type = "Microsoft.Network/virtualNetworks/virtualNetworkPeerings"
+
+    def __init__(
+        self,
+        key: str,
+        cfg: DeploymentConfig,
+        local_vnet: str,
+        remote_vnet: str,
+        requires: tuple[str, ...],
+        *,
+        allow_gateway_transit: bool = False,
+        use_remote_gateways: bool = False,
+    ) -> None:
+        super().__init__(key, cfg, requires)
+        self.local_vnet = local_vnet
+        self.remote_vnet = remote_vnet
+        self.allow_gateway_transit = allow_gateway_transit
+        self.use_remote_gateways = use_remote_gateways
+
+    def names(self) -> tuple[str, ...]:
+        return (self.local_vnet, f"peer-{self.local_vnet}-to-{self.remote_vnet}")
+
+    def lock_keys(self) -> tuple[str, ...]:
+        vnet = "Microsoft.Network/virtualNetworks"
+        return (
+            arm_id(self.cfg, vnet, self.local_vnet).lower(),
+            arm_id(self.cfg, vnet, self.remote_vnet).lower(),
+        )
+
+    def desired(self, config: Any, upstream: Mapping[str, Outputs]) -> Spec:
+        return {
+            "name": self.names()[1],
+            "properties": {
+                "remoteVirtualNetwork": ref(arm_id(self.cfg, "Microsoft.Network/virtualNetworks", self.remote_vnet)),
+                "allowVirtualNetworkAccess": True,
+                "allowForwardedTraffic": True,
+                "allowGatewayTransit": self.allow_gateway_transit,
+                "useRemoteGateways": self.use_remote_gateways,
+            },
+        }
+
+    def outputs(self, observed: Spec) -> Outputs:
+        return out(observed, peering_state=props(observed).get("peeringState"))
+
+
+class PublicIpStep(DeploymentStep):
+    """Standard, static, zone-redundant public IP (Azure Firewall and Bastion need Standard static)."""
+
+    client = "network"
+    operations = "public_ip_addresses"
+    resource_type = "Microsoft.Network/publicIPAddresses"
+    immutable = ("sku", "zones", "properties.publicIPPrefix")
+    unordered = ("zones",)
+
+    def __init__(
+        self,
+        key: str,
+        cfg: DeploymentConfig,
+        name: str,
+        *,
+        zones: list[str] | None = None,
+        prefix_key: str | None = None,
+        requires: tuple[str, ...] = (keys.RG,),
+    ) -> None:
+        super().__init__(key, cfg, requires + ((prefix_key,) if prefix_key else ()))
+        self.pip = name
+        self.zones = list(zones or [])
+        self.prefix_key = prefix_key
+
+    def names(self) -> tuple[str, ...]:
+        return (self.pip,)
+
+    def desired(self, config: Any, upstream: Mapping[str, Outputs]) -> Spec:
+        properties: dict[str, Any] = {"publicIPAllocationMethod": "Static", "publicIPAddressVersion": "IPv4"}
+        if self.prefix_key:
+            properties["publicIPPrefix"] = ref(upstream[self.prefix_key]["id"])
+        extra: dict[str, Any] = {"sku": {"name": "Standard", "tier": "Regional"}}
+        if self.zones:
+            extra["zones"] = self.zones
+        return self.top(config, properties, **extra)
+
+    def outputs(self, observed: Spec) -> Outputs:
+        return out(observed, ip_address=props(observed).get("ipAddress"))
+
+
+def foundation_steps(cfg: DeploymentConfig) -> list[DeploymentStep]:
+    """Resource group, workspace, VNets, peerings and the subnets that do not wait for the firewall."""
+    result: list[DeploymentStep] = [
+        ResourceGroupStep(keys.RG, cfg),
+        WorkspaceStep(keys.WORKSPACE, cfg, (keys.RG,)),
+        VnetStep(keys.vnet(keys.HUB), cfg, cfg.hub_vnet_name, cfg.hub.address_space),
+    ]
+    hub = cfg.hub.subnets
+    hub_vnet_key = keys.vnet(keys.HUB)
+    for field, name in HUB_SUBNET_NAMES.items():
+        prefix = getattr(hub, field, None)
+        if prefix:
+            result.append(
+                SubnetStep(keys.subnet(keys.HUB, field), cfg, cfg.hub_vnet_name, name, prefix, (hub_vnet_key,))
+            )
+    for spoke in cfg.spokes:
+        vnet_name = cfg.spoke_vnet_name(spoke)
+        vkey = keys.vnet(spoke.name)
+        result.append(VnetStep(vkey, cfg, vnet_name, spoke.address_space))
+        result.append(
+            PeeringStep(
+                keys.peering(keys.HUB, spoke.name), cfg, cfg.hub_vnet_name, vnet_name, (hub_vnet_key, vkey),
+            )
+        )
+        result.append(
+            PeeringStep(
+                keys.peering(spoke.name, keys.HUB), cfg, vnet_name, cfg.hub_vnet_name, (hub_vnet_key, vkey),
+                use_remote_gateways=spoke.use_remote_gateways,
+            )
+        )
+        subnets = spoke.subnets
+        for field, name in SPOKE_SUBNET_NAMES.items():
+            prefix = getattr(subnets, field, None)
+            if not prefix or field in ROUTED_SUBNETS:
+                continue  # routed subnets are created with their route table (steps.firewall)
+            kwargs: dict[str, Any] = {}
+            if field == "api_server":
+                kwargs["delegation"] = "Microsoft.ContainerService/managedClusters"
+            if field == "jumpbox":
+                # NSGs and UDRs apply to private endpoints in this subnet.
+                kwargs["private_endpoint_policies"] = "Enabled"
+            result.append(SubnetStep(keys.subnet(spoke.name, field), cfg, vnet_name, name, prefix, (vkey,), **kwargs))
+    return result
+
+
+def routed_subnet_steps(cfg: DeploymentConfig) -> list[SubnetStep]:
+    """Node subnets, created already associated with their spoke's route table.
+
+    Creating them with the association (instead of associating later) means no
+    moment exists where nodes could egress around the firewall, and AKS with
+    outboundType userDefinedRouting finds the route table in place."""
+    result: list[SubnetStep] = []
+    for spoke in cfg.spokes:
+        vnet_name = cfg.spoke_vnet_name(spoke)
+        for field in ROUTED_SUBNETS:
+            prefix = getattr(spoke.subnets, field, None)
+            if not prefix:
+                continue
+            rt = keys.route_table(spoke.name)
+            result.append(
+                SubnetStep(
+                    keys.subnet(spoke.name, field), cfg, vnet_name, SPOKE_SUBNET_NAMES[field], prefix,
+                    (keys.vnet(spoke.name), rt), route_table_key=rt,
+                )
+            )
+    return result
+
+
+def subnet_id(cfg: DeploymentConfig, spoke: str, field: str) -> str:
+    vnet = cfg.hub_vnet_name if spoke == keys.HUB else cfg.spoke_vnet_name(spoke)
+    name = HUB_SUBNET_NAMES[field] if spoke == keys.HUB else SPOKE_SUBNET_NAMES[field]
+    return arm_id(cfg, "Microsoft.Network/virtualNetworks/subnets", vnet, name)
+
