@@ -38,8 +38,6 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"((?:client-key-data|client-certificate-data|token):\s*)\S+", re.I), r"\1" + REDACTED),
 ]
 
-_DETECT = [p for p, _ in _PATTERNS]
-
 
 def redact_text(text: str) -> str:
     for pattern, repl in _PATTERNS:
@@ -73,7 +71,7 @@ def find_secrets(value: Any, path: str = "$") -> list[str]:
     elif isinstance(value, (list, tuple)):
         for i, v in enumerate(value):
             found.extend(find_secrets(v, f"{path}[{i}]"))
-    elif isinstance(value, str) and any(p.search(value) for p in _DETECT):
+    elif isinstance(value, str) and redact_text(value) != value:
         found.append(path)
     return found
 

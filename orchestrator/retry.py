@@ -72,9 +72,10 @@ def retry_after_seconds(err: BaseException) -> float | None:
     """Retry-After header, x-ms-retry-after-ms, or a delay written in the message text
     (RetryableErrorDueToAnotherOperation says "can be retried in 14 seconds")."""
     response = getattr(err, "response", None)
-    headers = getattr(response, "headers", None) or {}
+    raw = getattr(response, "headers", None) or {}
+    headers = {str(k).lower(): v for k, v in raw.items()} if hasattr(raw, "items") else {}
     for name, scale in (("retry-after-ms", 0.001), ("x-ms-retry-after-ms", 0.001), ("retry-after", 1.0)):
-        value = headers.get(name) if hasattr(headers, "get") else None
+        value = headers.get(name)
         if value:
             try:
                 return float(value) * scale

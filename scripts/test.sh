@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone: creates .venv, installs the package with
+# its dev extra, installs Azurite (npm) for the blob state tests, runs pytest.
+# Extra arguments go to pytest (e.g. scripts/test.sh tests/engine -x).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+PYTHON_BIN=${PYTHON_BIN:-python3}
+VENV=${VENV:-.venv}
+if [[ ! -x "$VENV/bin/python" ]]; then
+  "$PYTHON_BIN" -m venv "$VENV"
+fi
+"$VENV/bin/python" -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
+"$VENV/bin/python" -m pip install --quiet -e '.[dev]'
+bash scripts/install-azurite.sh >/dev/null
+exec "$VENV/bin/python" -m pytest "$@"
