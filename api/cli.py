@@ -42,13 +42,21 @@ environment:
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _common(default: Any) -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", "-c", metavar="FILE", help="deployment config (TOML)")
-    common.add_argument("--output", "-o", choices=["text", "json"], default=None, help="output format")
-    common.add_argument("--log-format", choices=["console", "json"], default=None,
+    common.add_argument("--config", "-c", metavar="FILE", default=default, help="deployment config (TOML)")
+    common.add_argument("--output", "-o", choices=["text", "json"], default=default, help="output format")
+    common.add_argument("--log-format", choices=["console", "json"], default=default,
                         help="log format (default: console on a TTY, JSON otherwise)")
-    common.add_argument("-v", "--verbose", action="count", default=None, help="more detail")
+    common.add_argument("-v", "--verbose", action="count", default=default, help="more detail")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common(None)
+    # Sub-commands accept the global options too (after the command), without
+    # resetting values given before it.
+    sub_common = _common(argparse.SUPPRESS)
 
     parser = argparse.ArgumentParser(
         prog="hubspoke-deploy",
@@ -60,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def add(name: str, help_text: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, help=help_text, description=help_text, parents=[common],
+        return sub.add_parser(name, help=help_text, description=help_text, parents=[sub_common],
                               argument_default=argparse.SUPPRESS)
 
     add("validate", "check the config offline and report every problem")
