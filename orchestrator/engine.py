@@ -256,7 +256,8 @@ class EngineOptions:
     parallelism: int = 32
     trust_state: bool = False
     allow_replace: bool = False
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    # None: chosen by the runner (real-world delays for Azure, compressed on a loopback simulator)
+    retry: RetryPolicy | None = None
     lro_timeout_scale: float = 1.0
     lro_timeouts: dict[str, float] = field(default_factory=dict)
     settle_poll_s: float = 0.05
@@ -282,6 +283,8 @@ class Engine:
         self.clients = clients
         self.checkpoint = checkpoint
         self.options = options or EngineOptions()
+        if self.options.retry is None:
+            self.options.retry = RetryPolicy()
         self.on_event = on_event
         self.cancel = cancel or threading.Event()
         self.locks = ParentLocks()

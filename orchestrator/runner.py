@@ -121,11 +121,17 @@ def open_session(
             credential_scope=scope,
             connection_verify=verify,
             retry=RetrySettings(total=10, backoff_factor=0.02 if fast else 0.8, backoff_max=1.0 if fast else 60.0),
+            # Poll interval when a service sends no Retry-After: the SDK's 30 s for Azure,
+            # short on a loopback endpoint (the simulator compresses time).
+            polling_interval=0.05 if fast else None,
         )
         opts = options or EngineOptions()
-        if fast and options is None:
-            opts.retry = RetryPolicy(attempts=12, total_seconds=120.0, base_delay=0.05, max_delay=1.0,
-                                     delay_scale=0.01)
+        if opts.retry is None:
+            opts.retry = (
+                RetryPolicy(attempts=12, total_seconds=120.0, base_delay=0.05, max_delay=1.0, delay_scale=0.01)
+                if fast
+                else RetryPolicy()
+            )
         state_cred = None if cfg.state.backend == "file" else (credential or _state_credential(cfg, cred, env))
         store = open_store(cfg.state, cfg.name, state_cred, env)
         if cfg.state.backend == "file" and not os.path.isabs(cfg.state_path):

@@ -341,29 +341,39 @@ class FileStore(StateStore):
             if self._lock_fd is not None:
                 raise StateError(f"this store already holds the lock on {self.describe()}")
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = self._open_and_lock()
             try:
-                if not _try_lock(fd):
-                    holder = self._read_holder_text()
-                    raise StateLocked(locked_message(holder, self.describe()), holder=holder)
+                current = self._stat()
+                if self._loaded and current != self._seen:
+                    raise StateConflict(
+                        f"state changed underneath this run: {self.describe()} was modified between "
+                        f"this run's read and its lock; nothing was written. Run again."
+                    )
                 text = json.dumps(info.as_holder()).encode("utf-8")
                 os.ftruncate(fd, 0)
                 os.pwrite(fd, text, 0)
                 os.fsync(fd)
             except BaseException:
-                os.close(fd)
-                raise
-            current = self._stat()
-            if self._loaded and current != self._seen:
                 _unlock(fd)
                 os.close(fd)
-                raise StateConflict(
-                    f"state changed underneath this run: {self.describe()} was modified between "
-                    f"this run's read and its lock; nothing was written. Run again."
-                )
+                raise
             self._lock_fd = fd
             self._info = info
             self._seen = current
+
+    def _open_and_lock(self) -> int:
+        """Open and flock the lock file; retry if it was replaced (break_lock) in between."""
+        for _attempt in range(5):
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            if not _try_lock(fd):
+                os.close(fd)
+                holder = self._read_holder_text()
+                raise StateLocked(locked_message(holder, self.describe()), holder=holder)
+            if self._lock_is_ours(fd):
+                return fd
+            _unlock(fd)
+            os.close(fd)
+        raise StateError(f"cannot lock {self.describe()}: its lock file keeps being replaced")
 
     def release(self) -> None:
         with self._mutex:
@@ -610,8 +620,7 @@ class BlobStore(StateStore):
         if not MIN_LEASE_SECONDS <= lease_seconds <= MAX_LEASE_SECONDS:
             # https://learn.microsoft.com/en-us/rest/api/storageservices/lease-blob (15 to 60 s)
             raise ValueError(
-                f"lease_seconds must be between {MIN_LEASE_SECONDS} and {MAX_LEASE_SECONDS}, "
-                f"got {lease_seconds}"
+                f"lease_seconds must be between {MIN_LEASE_SECONDS} and {MAX_LEASE_SECONDS}, got {lease_seconds}"
             )
         target = account_url_or_connection_string
         try:
@@ -643,9 +652,7 @@ class BlobStore(StateStore):
         self._snapshots: list[str] | None = None  # oldest first, once listed
 
     @classmethod
-    def from_connection_string(
-        cls, connection_string: str, container: str, blob: str, **kwargs: Any
-    ) -> BlobStore:
+    def from_connection_string(cls, connection_string: str, container: str, blob: str, **kwargs: Any) -> BlobStore:
         return cls(connection_string, container, blob, None, **kwargs)
 
     def describe(self) -> str:
@@ -739,7 +746,9 @@ class BlobStore(StateStore):
         raise StateError(f"cannot lock {self.describe()}: the blob kept disappearing")
 
     def _renew_loop(self, lease: BlobLeaseClient, stop: threading.Event) -> None:
-        while not stop.wait(self.renew_interval):
+        wait = self.renew_interval
+        while not stop.wait(wait):
+            wait = self.renew_interval
             try:
                 lease.renew()
                 self._last_renewed = time.monotonic()
@@ -749,8 +758,10 @@ class BlobStore(StateStore):
                     log.error("state lease lost on %s: %s", self.describe(), self._lost)
                     return
                 self._note_transient(err)
+                wait = min(self.renew_interval, 2.0)
             except AzureError as err:  # network trouble: keep trying until the lease would have expired
                 self._note_transient(err)
+                wait = min(self.renew_interval, 2.0)
             if self._lost:
                 return
 
@@ -920,8 +931,13 @@ class BlobStore(StateStore):
                 if not _is_lease_error(err):
                     log.warning("pruning state version %s failed: %s", old, redact(str(err))[:200])
                     continue
-                with contextlib.suppress(ResourceNotFoundError):
+                # Some service versions want the base blob's lease id to delete its snapshot.
+                try:
                     snap_client.delete_blob(lease=lease)
+                except ResourceNotFoundError:
+                    pass
+                except HttpResponseError as err2:  # a failed prune must not fail a successful save
+                    log.warning("pruning state version %s failed: %s", old, _short(err2))
 
     def versions(self) -> list[str]:
         return list(reversed(self._list_snapshots()))
@@ -979,9 +995,7 @@ def open_store(
         return FileStore(path)
     if backend != "blob":
         raise ConfigError(
-            Problem(
-                path="state.backend", message=f"unknown state backend {backend!r}", fix='use "file" or "blob"'
-            )
+            Problem(path="state.backend", message=f"unknown state backend {backend!r}", fix='use "file" or "blob"')
         )
     container = str(_field(state_cfg, "container") or "hubspoke-state")
     blob = str(_field(state_cfg, "blob") or default_name)

@@ -33,7 +33,9 @@ def deployment_outputs(cfg: DeploymentConfig, step_outputs: Mapping[str, Mapping
     if fw:
         result["firewall_id"] = fw.get("id")
         result["firewall_private_ip"] = fw.get("private_ip")
-        result["firewall_public_ips"] = fw.get("public_ips")
+        from hubspoke_deploy.steps.firewall import firewall_public_ips
+
+        result["firewall_public_ips"] = firewall_public_ips(cfg, step_outputs)
     ws = step_outputs.get(keys.WORKSPACE, {})
     if ws:
         result["log_analytics_workspace_id"] = ws.get("id")

@@ -253,7 +253,15 @@ def foundation_steps(cfg: DeploymentConfig) -> list[DeploymentStep]:
     hub_vnet_key = keys.vnet(keys.HUB)
     for field, name in HUB_SUBNET_NAMES.items():
         prefix = getattr(hub, field, None)
-        if prefix:
+        if not prefix:
+            continue
+        if field == "firewall":
+            # NAT gateway variant: AzureFirewallSubnet carries the NAT gateway (SNAT scale).
+            from hubspoke_deploy.steps.firewall import hub_firewall_subnet_kwargs
+
+            kwargs = hub_firewall_subnet_kwargs(cfg, (hub_vnet_key,))
+            result.append(SubnetStep(keys.subnet(keys.HUB, field), cfg, cfg.hub_vnet_name, name, prefix, **kwargs))
+        else:
             result.append(
                 SubnetStep(keys.subnet(keys.HUB, field), cfg, cfg.hub_vnet_name, name, prefix, (hub_vnet_key,))
             )
