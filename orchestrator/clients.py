@@ -72,6 +72,11 @@ class Clients:
             "credential_scopes": [self.credential_scope],
             "connection_verify": self.connection_verify,
             "retry_total": self.retry.total,
+            # azure-core caps status (429/5xx), connect and read retries at 3 each by
+            # default; ARM throttling bursts need more, bounded by retry_total.
+            "retry_status": self.retry.total,
+            "retry_connect": self.retry.total,
+            "retry_read": self.retry.total,
             "retry_backoff_factor": self.retry.backoff_factor,
             "retry_backoff_max": self.retry.backoff_max,
             "user_agent": "hubspoke-deploy/0.1",

@@ -89,7 +89,14 @@ class LroRunner:
         if poller is None:
             poller = begin()
             self.sink.save_lro_token(self.step, kind, poller.continuation_token())
-        result = self._wait(poller, timeout, resource_type)
+        try:
+            result = self._wait(poller, timeout, resource_type)
+        except (Interrupted, StepFailed):
+            raise  # still running: the token stays in the checkpoint for the next run
+        except Exception:
+            # The operation reached a terminal failure: re-attaching would only replay it.
+            self.sink.save_lro_token(self.step, kind, None)
+            raise
         self.sink.save_lro_token(self.step, kind, None)
         return result
 

@@ -177,18 +177,25 @@ def _seed(ctx: WriteContext) -> None:
 
 
 # The built-in role definitions must answer GET like Azure's. The interface has no start-up
-# hook, so this catch-all rule (always passing) stores them on the first write in a
-# subscription; ``seed_role_definitions`` is idempotent and cheap after that.
-register_rule(
-    WriteRule(
-        id="authz-seed-builtin-roles",
-        resource_type="*",
-        check=_seed,
-        status=500,
-        code="InternalServerError",
-        citation="https://learn.microsoft.com/azure/role-based-access-control/built-in-roles",
+# hook, so these always-passing rules store them on the first write of a type that comes before
+# role assignments in a deployment (identities, clusters, role assignments themselves);
+# ``seed_role_definitions`` is idempotent and cheap after that. Kept off other types so that
+# ``sim.resources()`` is not cluttered for tests that never touch RBAC.
+for _seed_type in (
+    "Microsoft.ManagedIdentity/userAssignedIdentities",
+    "Microsoft.ContainerService/managedClusters",
+    ASSIGNMENT_TYPE,
+):
+    register_rule(
+        WriteRule(
+            id=f"authz-seed-builtin-roles-{_seed_type}",
+            resource_type=_seed_type,
+            check=_seed,
+            status=500,
+            code="InternalServerError",
+            citation="https://learn.microsoft.com/azure/role-based-access-control/built-in-roles",
+        )
     )
-)
 
 
 def _principal_not_found(principal_id: str) -> ArmError:

@@ -148,7 +148,12 @@ class DiagnosticSettings(ResourceType):
                 f"The logAnalyticsDestinationType '{dest}' is not supported, "
                 "supported ones are: 'Dedicated', 'AzureDiagnostics'.",
             )
-        table = CATEGORIES.get(target.type.lower())
+        self._check_categories(target.type, props)
+        self._reply_200_on_create(ctx)
+
+    @staticmethod
+    def _check_categories(target_type: str, props: JSON) -> None:
+        table = CATEGORIES.get(target_type.lower())
         if table is None:
             return  # categories of other types are not modelled: accept them
         logs, groups, metrics = table
@@ -176,6 +181,7 @@ class DiagnosticSettings(ResourceType):
                     f"Metric category '{cat}' is not supported, supported categories are: '{','.join(metrics)}'",
                 )
 
+    def _reply_200_on_create(self, ctx: WriteContext) -> None:
         # Azure answers a diagnostic-settings PUT with 200 even when it creates the setting, and
         # azure-mgmt-monitor 6.0.2 accepts only 200 (a 201 is an error).
         # https://learn.microsoft.com/rest/api/monitor/diagnostic-settings/create-or-update#response
