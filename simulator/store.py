@@ -747,14 +747,15 @@ class ArmEngine:
                 self._res[crid.key] = child
                 affected.append(crid.key)
         self._version += 1
-        status = 201 if existing is None else 200
+        status = rtype.create_status if existing is None else 200
         if not long_running:
             for key in affected:
                 res = self._res[key]
                 get_type(str(res["type"])).on_provisioned(self, res)
             return Response(status, self._view(new), {}, kind="write")
         op = self._start_op(kind, rid, rtype.latency(kind), str(new.get("location") or "") or None, affected)
-        return Response(status, self._view(new), self._op_headers(op, api_version), kind="write")
+        body = None if status == 202 else self._view(new)
+        return Response(status, body, self._op_headers(op, api_version), kind="write")
 
     def _stamp(self, res: JSON, existing: JSON | None, rtype: ResourceType, state: str) -> None:
         res["etag"] = self._etag()
@@ -912,7 +913,8 @@ class ArmEngine:
         self._check_lock(rid)
         ctx = DeleteContext(self, rid, res, api_version)
         self._run_delete_rules(ctx)
-        if not rtype.long_running:
+        delete_lro = rtype.long_running if rtype.delete_long_running is None else rtype.delete_long_running
+        if not delete_lro:
             rtype.on_delete(ctx)
             self._remove_tree(rid.key)
             return Response(200, None, kind="delete")

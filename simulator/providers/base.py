@@ -515,6 +515,15 @@ class ResourceType:
     delete_latency_s: ClassVar[float | None] = None  # None: half of create
     #: False: PUT answers 200/201 with provisioningState Succeeded, DELETE 200/204, no LRO
     long_running: ClassVar[bool] = True
+    # HTTP status of a successful create. ARM says 201, but some RPs answer otherwise and
+    # their SDKs accept only that: storage accounts 202 with no body
+    # (https://learn.microsoft.com/rest/api/storagerp/storage-accounts/create#response),
+    # diagnostic settings 200
+    # (https://learn.microsoft.com/rest/api/monitor/diagnostic-settings/create-or-update).
+    create_status: ClassVar[int] = 201
+    # DELETE long-running or not; None: same as ``long_running`` (vault and storage deletes are
+    # synchronous while their creates are LROs).
+    delete_long_running: ClassVar[bool | None] = None
     #: PUT without "location" is refused with 400 LocationRequired
     requires_location: ClassVar[bool] = False
     #: inline child views: property under "properties" -> child type segment,

@@ -117,6 +117,7 @@ class DiagnosticSettings(ResourceType):
     type_name = DIAG_TYPE
     create_latency_s = 0.0
     long_running = False
+    create_status = 200
     requires_location = False
     schema = {"properties.logs": "list[object]", "properties.metrics": "list[object]"}
 

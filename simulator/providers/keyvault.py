@@ -167,14 +167,10 @@ class Vaults(ResourceType):
     type_name = VAULT_TYPE
     create_latency_s = 20.0
     update_latency_s = 5.0
-    # vaults.delete is synchronous in the SDK (200/204) while create is an LRO; the interface has
-    # one ``long_running`` flag for both, so validate_delete switches it off for the DELETE being
-    # handled (hooks run under the store lock) and on_delete switches it back.
+    # vaults.delete is synchronous in the SDK (200/204) while create is an LRO.
     delete_latency_s = 0.0
     long_running = True
-
-    def validate_delete(self, ctx: DeleteContext) -> None:
-        type(self).long_running = False
+    delete_long_running = False
 
     requires_location = True
     secret_paths = ("identity.simPrincipalCreatedAt",)
@@ -222,7 +218,6 @@ class Vaults(ResourceType):
         store.delete(index_id(sub, str(deleted.get("name"))))
 
     def on_delete(self, ctx: DeleteContext) -> None:
-        type(self).long_running = True
         res = ctx.resource
         props = res.get("properties", {})
         if props.get("enableSoftDelete") is False:

@@ -15,11 +15,7 @@ from __future__ import annotations
 import re
 
 from hubspoke_deploy.simulator.providers.base import (
-    JSON,
-    ArmError,
-    DeleteContext,
     ResourceType,
-    Store,
     WriteContext,
     WriteRule,
     register,
@@ -28,7 +24,6 @@ from hubspoke_deploy.simulator.providers.base import (
 from hubspoke_deploy.simulator.providers.identity import assign_system_identity
 
 STORAGE_TYPE = "Microsoft.Storage/storageAccounts"
-_READY_AT = "simReadyAt"
 _NAME_RE = re.compile(r"^[a-z0-9]{3,24}$")
 
 
@@ -92,45 +87,13 @@ class StorageAccounts(ResourceType):
     type_name = STORAGE_TYPE
     create_latency_s = 25.0
     update_latency_s = 5.0
-    # storage_accounts.delete is synchronous in the SDK (200/204) while create is an LRO; the
-    # interface has one ``long_running`` flag, so validate_delete switches it off for the DELETE
-    # being handled (hooks run under the store lock) and on_delete switches it back.
+    # Azure answers a storage account create with 202 Accepted and no body; azure-mgmt-storage's
+    # begin_create accepts only 200/202. https://learn.microsoft.com/rest/api/storagerp/storage-accounts/create
+    create_status = 202
+    # storage_accounts.delete is synchronous in the SDK (200/204) while create is an LRO.
     delete_latency_s = 0.0
     long_running = True
-
-    def validate(self, ctx: WriteContext) -> None:
-        if not ctx.is_create or ctx.method != "PUT":
-            return
-        # Azure answers a storage account create with 202 Accepted and no body, and
-        # azure-mgmt-storage's begin_create accepts only 200/202 (a 201 is an error).
-        # https://learn.microsoft.com/rest/api/storagerp/storage-accounts/create#response
-        # The core answers every create with 201, so this type stores the account itself,
-        # marks it "Creating" until the scaled latency has passed (see on_read) and ends the
-        # request with a 202 (raised as ArmError, the only way a hook can choose the status).
-        # Without Location/Azure-AsyncOperation headers the SDK polls the account's own URL
-        # for provisioningState. Remove once the core has a per-type create status.
-        self.on_write(ctx)
-        resource = dict(ctx.resource)
-        resource["properties"] = dict(ctx.props)
-        resource["properties"]["provisioningState"] = "Creating"
-        resource["properties"][_READY_AT] = ctx.store.now() + self.create_latency_s * ctx.store.settings.time_scale
-        ctx.store.put(resource)
-        resource["properties"]["provisioningState"] = "Creating"
-        raise ArmError(202, "Accepted", "The storage account is being created.", headers={"Retry-After": "0"})
-
-    def on_read(self, store: Store, view: JSON) -> None:
-        props = view.get("properties")
-        if not isinstance(props, dict):
-            return
-        ready = props.pop(_READY_AT, None)
-        if isinstance(ready, (int, float)) and props.get("provisioningState") == "Creating":
-            props["provisioningState"] = "Creating" if store.now() < ready else "Succeeded"
-
-    def validate_delete(self, ctx: DeleteContext) -> None:
-        type(self).long_running = False
-
-    def on_delete(self, ctx: DeleteContext) -> None:
-        type(self).long_running = True
+    delete_long_running = False
 
     requires_location = True
     secret_paths = ("identity.simPrincipalCreatedAt",)
