@@ -181,9 +181,18 @@ def _apply_env(raw: dict[str, Any], env: Mapping[str, str], problems: list[Probl
             if value == "":
                 table.pop(key, None)
             else:
-                table[key] = value
+                table[key] = _env_value(value, model.model_fields[key].annotation)
             applied[f"{section}.{key}"] = var
     return applied
+
+
+def _env_value(value: str, annotation: Any) -> Any:
+    """Environment values are text: integer and boolean keys take their TOML spelling."""
+    if annotation is int and value.strip().lstrip("-").isdigit():
+        return int(value)
+    if annotation is bool and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    return value
 
 
 def _name_env(problems: list[Problem], applied: Mapping[str, str]) -> list[Problem]:

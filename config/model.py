@@ -187,6 +187,15 @@ class StateConfig(_Model):
             "The connection string itself never goes in this file."
         ),
     )
+    lease_seconds: int = Field(
+        default=60,
+        ge=15,
+        le=60,
+        description=(
+            "Blob backend: duration of the lease that locks the state (Azure allows 15-60 s). It is renewed "
+            "while a run lives; a killed run's lease frees the state after at most this long."
+        ),
+    )
 
 
 # --------------------------------------------------------------------------- network

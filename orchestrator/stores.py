@@ -1000,8 +1000,9 @@ def open_store(
     container = str(_field(state_cfg, "container") or "hubspoke-state")
     blob = str(_field(state_cfg, "blob") or default_name)
     env_name = _field(state_cfg, "connection_string_env")
+    lease_seconds = int(_field(state_cfg, "lease_seconds", DEFAULT_LEASE_SECONDS) or DEFAULT_LEASE_SECONDS)
     if env_name and env.get(str(env_name)):
-        return BlobStore(env[str(env_name)], container, blob)
+        return BlobStore(env[str(env_name)], container, blob, lease_seconds=lease_seconds)
     account_url = _field(state_cfg, "account_url")
     if not account_url:
         problem = (
@@ -1026,4 +1027,4 @@ def open_store(
                 fix="sign in (az login / managed identity) or use a connection string for Azurite",
             )
         )
-    return BlobStore(str(account_url), container, blob, credential)
+    return BlobStore(str(account_url), container, blob, credential, lease_seconds=lease_seconds)
