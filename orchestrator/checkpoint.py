@@ -45,6 +45,9 @@ class Checkpoint:
         self.deployment = deployment
         self.config_digest = config_digest
         self._lock = threading.RLock()
+        self._io_lock = threading.Lock()
+        self._version = 0
+        self._saved_version = 0
         self.doc: dict[str, Any] = {}
         self.writes = 0
 
@@ -86,14 +89,14 @@ class Checkpoint:
             runs.append({"id": run_id, "command": command, "started_at": now(), "config_digest": self.config_digest})
             del runs[:-20]
             self.doc["config_digest"] = self.config_digest
-            self.save()
+        self.save()
 
     def end_run(self, status: str, summary: dict[str, int]) -> None:
         with self._lock:
             runs = self.doc.setdefault("runs", [])
             if runs:
                 runs[-1].update({"finished_at": now(), "status": status, "summary": summary})
-            self.save()
+        self.save()
 
     # -- records ------------------------------------------------------------------
     def record(self, key: str) -> dict[str, Any]:
@@ -101,21 +104,28 @@ class Checkpoint:
             rec = self.doc.setdefault("steps", {}).get(key)
             return copy.deepcopy(rec) if rec else {"status": PENDING}
 
-    def update(self, key: str, **fields: Any) -> None:
+    def update(self, key: str, *, clear: tuple[str, ...] = (), **fields: Any) -> None:
+        """Change a step's record and save — unless nothing changes (no write at all)."""
         with self._lock:
             rec = self.doc.setdefault("steps", {}).setdefault(key, {"status": PENDING})
+            before = {k: rec.get(k) for k in (*fields, *clear)}
             for name, value in fields.items():
                 if value is None and name in ("last_error",):
                     rec.pop(name, None)
                 else:
                     rec[name] = value
+            for name in clear:
+                rec.pop(name, None)
+            if {k: rec.get(k) for k in (*fields, *clear)} == before:
+                return
+            self._refuse_secrets(key, rec)
             rec["updated_at"] = now()
-            self.save()
+        self.save()  # outside the in-memory lock: see save()
 
     def set_meta(self, name: str, value: Any) -> None:
         with self._lock:
             self.doc[name] = value
-            self.save()
+        self.save()
 
     # -- LRO token sink -----------------------------------------------------------
     def lro_token(self, step: str, kind: str) -> str | None:
@@ -126,23 +136,44 @@ class Checkpoint:
             return str(token) if token else None
 
     def save_lro_token(self, step: str, kind: str, token: str | None) -> None:
+        """A new token is written before anyone waits on it. A finished operation's token is
+        only dropped in memory: the step's outcome record, written next, persists that."""
         if token:
             self.update(step, lro={"kind": kind, "token": token, "started_at": now()})
         else:
             with self._lock:
                 rec = self.doc.get("steps", {}).get(step)
-                if rec and rec.get("lro"):
+                if rec:
                     rec.pop("lro", None)
-                    self.save()
 
     # -- persistence ----------------------------------------------------------------
+    @staticmethod
+    def _refuse_secrets(key: str, rec: dict[str, Any]) -> None:
+        """Every record is checked when it changes (continuation tokens are opaque base64 of
+        a response azure-core already stripped of sensitive headers)."""
+        checked = {k: v for k, v in rec.items() if k != "lro"}
+        leaks = find_secrets(checked, f"$.steps.{key}")
+        if leaks:
+            raise ValueError(f"refusing to write a secret into the checkpoint at {leaks[0]}")
+
     def save(self) -> None:
+        """Make every change made so far durable before returning (group commit).
+
+        The document is copied under the in-memory lock and written outside it, one writer at
+        a time; a caller whose change was already carried by another thread's write returns
+        at once. Many steps finishing together cost one write, not one each."""
         with self._lock:
-            self.doc["updated_at"] = now()
-            leaks = find_secrets(self.doc.get("steps", {}))
-            if leaks:
-                raise ValueError(f"refusing to write a secret into the checkpoint at {leaks[0]}")
-            self.store.save(self.doc)
+            self._version += 1
+            mine = self._version
+        with self._io_lock:
+            if self._saved_version >= mine:
+                return
+            with self._lock:
+                self.doc["updated_at"] = now()
+                target = self._version
+                snapshot = json.loads(json.dumps(self.doc))
+            self.store.save(snapshot)
+            self._saved_version = target
             self.writes += 1
 
     def snapshot(self) -> dict[str, Any]:

@@ -48,7 +48,7 @@ from hubspoke_deploy.orchestrator.diff import UNKNOWN, Change
 from hubspoke_deploy.orchestrator.lro import LroRunner
 from hubspoke_deploy.orchestrator.redact import redact, redact_text
 from hubspoke_deploy.orchestrator.retry import RetryPolicy, error_code, error_message
-from hubspoke_deploy.orchestrator.step import Outputs, Spec, Step, StepContext
+from hubspoke_deploy.orchestrator.step import Outputs, OwnedIds, Spec, Step, StepContext
 
 IN_PROGRESS_STATES = {"creating", "updating", "deleting", "accepted", "provisioning", "migrating"}
 
@@ -85,6 +85,7 @@ class StepOutcome:
     started: float = 0.0
     finished: float = 0.0
     reattached: bool = False
+    note: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -100,6 +101,8 @@ class StepOutcome:
             out["changes"] = [redact(c.as_dict()) for c in self.changes]
         if self.error is not None:
             out["error"] = {"code": self.error.code, "message": self.error.message}
+        if self.note:
+            out["note"] = self.note
         return out
 
 
@@ -128,14 +131,18 @@ class PlanEntry:
     action: Action
     changes: list[Change]
     drift: bool = False  # observed differs from what the last run recorded as applied
+    note: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "step": self.key,
             "resource_id": self.resource_id,
             "action": self.action.value,
             "changes": [redact(c.as_dict()) for c in self.changes],
         }
+        if self.note:
+            out["note"] = self.note
+        return out
 
 
 @dataclass
@@ -283,8 +290,8 @@ class Engine:
         self.clients = clients
         self.checkpoint = checkpoint
         self.options = options or EngineOptions()
-        if self.options.retry is None:
-            self.options.retry = RetryPolicy()
+        self.retry: RetryPolicy = self.options.retry or RetryPolicy()
+        self.options.retry = self.retry
         self.on_event = on_event
         self.cancel = cancel or threading.Event()
         self.locks = ParentLocks()
@@ -396,6 +403,7 @@ class Engine:
         outcome.finished = time.monotonic()
         outcome.duration_s = outcome.finished - start
         if outcome.status == FAILED and outcome.error is not None:
+            # a terminal operation's token was dropped in memory; this write persists that too
             self.checkpoint.update(
                 step.key,
                 status=FAILED,
@@ -467,7 +475,7 @@ class Engine:
             self.emit("retry", step=step.key, code=error_code(err), attempt=n, delay_s=round(delay, 3))
 
         try:
-            self.options.retry.call(attempt, on_retry=on_retry)
+            self.retry.call(attempt, on_retry=on_retry)
         except (StepFailed, Interrupted):
             raise
         except Exception as err:
@@ -485,9 +493,9 @@ class Engine:
             resource_id=step.resource_id(),
             created=created,
             owned_tags=bool(result.get("tagged")),
-            attempts=int(rec.get("attempts", 0)) + attempts,
+            attempts=int(rec.get("attempts", 0)) + (attempts if result["action"] != Action.NOOP.value else 0),
             last_error=None,
-            finished_at=now(),
+            clear=("lro",),
         )
         return StepOutcome(
             step.key,
@@ -572,7 +580,7 @@ class Engine:
 
         def read(step: Step) -> StepOutcome:
             ctx = self._ctx(step)
-            obs = self.options.retry.call(lambda: step.read(ctx))
+            obs = self.retry.call(lambda: step.read(ctx))
             observed[step.key] = obs
             return StepOutcome(step.key, SUCCEEDED)
 
@@ -618,27 +626,62 @@ class Engine:
         return Plan(entries)
 
     # -- down ---------------------------------------------------------------------
-    def owned(self, step: Step, observed: Spec | None) -> bool:
+    def owned_ids(self) -> OwnedIds:
+        doc = self.checkpoint.snapshot()
+        return OwnedIds({
+            str(rec["resource_id"])
+            for rec in (doc.get("steps") or {}).values()
+            if rec.get("created") and rec.get("resource_id")
+        })
+
+    def ownership(self, step: Step, observed: Spec | None) -> tuple[bool, str | None]:
+        """Whether ``down`` may delete the resource, and why not."""
         rec = self.checkpoint.record(step.key)
-        if not rec.get("created"):
-            return False
-        if observed is None:
-            return True
-        return _tagged(observed, self.deployment_tags) or not step_has_tags(step)
+        # A child created with its parent (an agent pool in the cluster's PUT) is owned with it.
+        if not rec.get("created") and not self.owned_ids().owns(step.resource_id()):
+            return False, "not created by this deployment (pre-existing or adopted)"
+        if observed is not None and step_has_tags(step) and not _tagged(observed, self.deployment_tags):
+            return False, "does not carry this deployment's ownership tags"
+        return True, None
+
+    def owned(self, step: Step, observed: Spec | None) -> bool:
+        return self.ownership(step, observed)[0]
 
     def plan_destroy(self) -> Plan:
+        """What ``down`` would delete and keep, read from Azure (reads run in parallel)."""
+        observed: dict[str, Spec | None] = {}
+        retry = self.retry
+
+        def read(step: Step) -> StepOutcome:
+            rec = self.checkpoint.record(step.key)
+            if rec.get("status") in (None, "pending") and not rec.get("created"):
+                observed[step.key] = None
+            else:
+                ctx = self._ctx(step)
+                observed[step.key] = retry.call(lambda: step.read(ctx))
+            return StepOutcome(step.key, SUCCEEDED)
+
+        saved_cb = self.on_event
+        self.on_event = None
+        try:
+            outcomes = self._schedule(read, command="plan")
+        finally:
+            self.on_event = saved_cb
+        failures = [o.error for o in outcomes.values() if o.status == FAILED and o.error]
+        if failures:
+            raise failures[0]
+        owned_ids = self.owned_ids()
         entries: list[PlanEntry] = []
         for k in _reverse_order(self.steps):
-            step = self.steps[k]
-            rec = self.checkpoint.record(k)
-            if rec.get("status") in (None, "pending") and not rec.get("created"):
-                continue
-            ctx = self._ctx(step)
-            obs = self.options.retry.call(lambda step=step, ctx=ctx: step.read(ctx))  # type: ignore[misc]
+            step, obs = self.steps[k], observed.get(k)
             if obs is None:
                 continue
-            action = Action.DELETE if self.owned(step, obs) else Action.KEEP
-            entries.append(PlanEntry(k, step.resource_id(), action, []))
+            ok, why = self.ownership(step, obs)
+            if ok:
+                blockers = step.delete_blockers(self._ctx(step), obs, owned_ids)
+                if blockers:
+                    ok, why = False, "in use by resources this deployment does not own: " + ", ".join(blockers[:5])
+            entries.append(PlanEntry(k, step.resource_id(), Action.DELETE if ok else Action.KEEP, [], note=why))
         return Plan(entries)
 
     def down(self) -> RunResult:
@@ -648,33 +691,48 @@ class Engine:
         outcomes = self._schedule(self._down_step, reverse=True, command="down")
         result = self._finish("down", outcomes, start)
         if result.status == RunStatus.SUCCEEDED:
-            self.checkpoint.set_meta("teardown", {"finished_at": now(), "run_id": self.run_id})
+            kept = sorted(k for k, o in outcomes.items() if o.status == KEPT)
+            self.checkpoint.set_meta("teardown", {"finished_at": now(), "run_id": self.run_id, "kept": kept})
         return result
 
     def _down_step(self, step: Step) -> StepOutcome:
         ctx = self._ctx(step)
-        observed = self.options.retry.call(lambda: step.read(ctx))
+        retry = self.retry
+        observed = retry.call(lambda: step.read(ctx))
+        rid = step.resource_id()
         if observed is None:
             if self.checkpoint.record(step.key).get("status") not in (None, "pending"):
                 self.checkpoint.update(step.key, status=DELETED, finished_at=now(), outputs={})
-            return StepOutcome(step.key, DELETED, Action.NOOP.value, resource_id=step.resource_id())
-        if not self.owned(step, observed):
-            self.checkpoint.update(step.key, status=KEPT, finished_at=now())
-            return StepOutcome(step.key, KEPT, Action.KEEP.value, resource_id=step.resource_id())
+            return StepOutcome(step.key, DELETED, Action.NOOP.value, resource_id=rid)
+        ok, why = self.ownership(step, observed)
+        if ok:
+            blockers = step.delete_blockers(ctx, observed, self.owned_ids())
+            if blockers:
+                ok, why = False, "in use by resources this deployment does not own: " + ", ".join(blockers[:5])
+        if not ok:
+            self.checkpoint.update(step.key, status=KEPT, finished_at=now(), kept_because=why)
+            return StepOutcome(step.key, KEPT, Action.KEEP.value, resource_id=rid, note=why)
         attempts = 0
 
         def attempt() -> None:
             nonlocal attempts
             attempts += 1
             with self.locks.hold(step.lock_keys()):
+                step.prepare_delete(ctx, observed, self.owned_ids())
                 step.delete(ctx)
 
         self.checkpoint.update(step.key, status=RUNNING, started_at=now())
-        self.options.retry.call(attempt, on_retry=lambda e, n, d: self.emit(
-            "retry", step=step.key, code=error_code(e), attempt=n, delay_s=round(d, 3)))
-        self.checkpoint.update(step.key, status=DELETED, finished_at=now(), outputs={})
+        try:
+            retry.call(attempt, on_retry=lambda e, n, d: self.emit(
+                "retry", step=step.key, code=error_code(e), attempt=n, delay_s=round(d, 3)))
+        except (StepFailed, Interrupted):
+            raise
+        except Exception as err:
+            raise self._as_step_failed(step, err) from err
+        note = step.after_delete(ctx)
+        self.checkpoint.update(step.key, status=DELETED, finished_at=now(), outputs={}, clear=("lro",))
         return StepOutcome(step.key, DELETED, Action.DELETE.value, changed=True, attempts=attempts,
-                           resource_id=step.resource_id())
+                           resource_id=rid, note=note)
 
 
 def step_has_tags(step: Step) -> bool:

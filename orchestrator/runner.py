@@ -82,6 +82,46 @@ def config_digest(cfg: Any) -> str:
     return digest(dump)
 
 
+def simulator_state_file(cfg: Any, env: Mapping[str, str]) -> str:
+    """Where the in-process simulator of ``[azure] endpoint = "simulator"`` keeps its Azure:
+    ``$HUBSPOKE_SIMULATOR_STATE``, else next to the checkpoint for the file backend
+    (``{state_path folder}/{name}.simulator.json``), else ``.hubspoke/{name}.simulator.json``."""
+    override = env.get("HUBSPOKE_SIMULATOR_STATE", "").strip()
+    if override:
+        return override
+    if cfg.state.backend == "file":
+        return os.path.join(os.path.dirname(cfg.state_path) or ".", f"{cfg.name}.simulator.json")
+    return os.path.join(".hubspoke", f"{cfg.name}.simulator.json")
+
+
+def start_persistent_simulator(cfg: Any, env: Mapping[str, str], *, read_only: bool = False) -> Any:
+    """Start the in-process simulator on its state file, so ``up``, ``plan``, ``down`` and a
+    resume in separate processes see the same simulated Azure. ``read_only`` (sessions that
+    take no state lock, e.g. ``plan``): load the file but never write it, so a plan next to a
+    running ``up`` cannot overwrite that run's simulated Azure."""
+    from hubspoke_deploy.simulator import Simulator, SimulatorStateError
+
+    path = simulator_state_file(cfg, env)
+    raw_scale = env.get("HUBSPOKE_SIMULATOR_TIME_SCALE", "0.002")
+    try:
+        scale = float(raw_scale)
+    except ValueError as err:
+        raise ConfigError(
+            Problem("azure.endpoint", f"HUBSPOKE_SIMULATOR_TIME_SCALE={raw_scale!r} is not a number",
+                    "set it to a positive number such as 0.002")
+        ) from err
+    sim = Simulator(time_scale=scale, state_file=path, state_read_only=read_only)
+    try:
+        sim.start()
+    except SimulatorStateError as err:
+        raise ConfigError(
+            Problem("azure.endpoint", str(err),
+                    f"delete {path} (or point HUBSPOKE_SIMULATOR_STATE elsewhere) to start from an empty "
+                    "simulated Azure")
+        ) from err
+    return sim
+
+
 @contextlib.contextmanager
 def open_session(
     cfg: Any,
@@ -104,10 +144,7 @@ def open_session(
     verify: str | bool = True
     try:
         if cfg.azure.endpoint == "simulator":
-            from hubspoke_deploy.simulator import Simulator
-
-            sim = Simulator(time_scale=float(env.get("HUBSPOKE_SIMULATOR_TIME_SCALE", "0.002")))
-            sim.start()
+            sim = start_persistent_simulator(cfg, env, read_only=not lock)
             endpoint = sim.endpoint
             verify = sim.ca_path
             scope = ARM_SCOPE

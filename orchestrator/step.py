@@ -29,6 +29,21 @@ if TYPE_CHECKING:
 Spec = dict[str, Any]
 Outputs = dict[str, Any]
 
+
+class OwnedIds:
+    """Lower-cased ids of the resources this deployment created (from the checkpoint)."""
+
+    def __init__(self, ids: set[str]) -> None:
+        self.ids = {i.lower().rstrip("/") for i in ids}
+
+    def owns(self, resource_id: str) -> bool:
+        """True for an owned resource or anything inside one (child, ip configuration...).
+
+        Containers (subscriptions, resource groups) own only themselves: what someone else
+        puts into our resource group is not ours."""
+        rid = resource_id.lower().rstrip("/")
+        return any(rid == i or ("/providers/" in i and rid.startswith(i + "/")) for i in self.ids)
+
 # Typical real-world durations (seconds) of a create, used for the critical-path
 # priority of the scheduler and for per-type timeouts. Measured values from
 # Azure deployments (firewall and AKS ~10 min, Bastion ~7 min, VM ~2 min, ...).
@@ -128,6 +143,21 @@ class Step(abc.ABC):
     @abc.abstractmethod
     def delete(self, ctx: StepContext) -> None:
         """Delete the resource; a resource already gone is not an error."""
+
+    # -- teardown hooks -------------------------------------------------------------
+    def delete_blockers(self, ctx: StepContext, observed: Spec, owned: OwnedIds) -> list[str]:
+        """Ids of resources this deployment does not own that still use this resource.
+
+        A non-empty answer keeps the resource (deleting it would fail in Azure with an
+        in-use error, or break someone else's resource)."""
+        return []
+
+    def prepare_delete(self, ctx: StepContext, observed: Spec, owned: OwnedIds) -> None:  # noqa: B027
+        """Undo associations that would make the delete fail (e.g. a route table's subnets)."""
+
+    def after_delete(self, ctx: StepContext) -> str | None:
+        """A note for the operator once the resource is deleted (e.g. soft-delete)."""
+        return None
 
     def finalize_observed(self, ctx: StepContext, observed: Spec) -> Spec:
         """Hook to enrich what was read (e.g. read a related resource). Default: as is."""

@@ -740,10 +740,20 @@ class BlobStore(StateStore):
                     "LeaseAlreadyPresent",
                     "LeaseIsBreakingAndCannotBeAcquired",
                 ):
-                    holder = self.holder() or {}
+                    holder = self._wait_for_holder()
                     raise StateLocked(locked_message(holder, self.describe()), holder=holder) from None
                 raise
         raise StateError(f"cannot lock {self.describe()}: the blob kept disappearing")
+
+    def _wait_for_holder(self, timeout: float = 3.0) -> dict[str, str]:
+        """The lease holder's name. A run that has just taken the lease writes its name into the
+        blob metadata a moment later (acquire, then Set Blob Metadata): wait briefly for it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            holder = self.holder() or {}
+            if holder.get("pid") or time.monotonic() >= deadline:
+                return holder
+            time.sleep(0.1)
 
     def _renew_loop(self, lease: BlobLeaseClient, stop: threading.Event) -> None:
         wait = self.renew_interval

@@ -10,5 +10,5 @@ rm -rf .typecheck && mkdir -p .typecheck/hubspoke_deploy
 for f in api/*; do ln -s "../../$f" ".typecheck/hubspoke_deploy/$(basename "$f")"; done
 for d in orchestrator steps config simulator; do ln -s "../../$d" ".typecheck/hubspoke_deploy/$d"; done
 MYPYPATH=.typecheck "$PY" -m mypy --strict --no-incremental \
-  -p hubspoke_deploy.orchestrator -p hubspoke_deploy.steps -p hubspoke_deploy.config -p hubspoke_deploy \
+  -p hubspoke_deploy \
   ${MYPY_EXTRA:-}

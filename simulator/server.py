@@ -12,13 +12,14 @@ import argparse
 import contextlib
 import json
 import math
+import os
 import signal
 import ssl
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
@@ -27,11 +28,15 @@ from urllib.parse import parse_qsl, urlsplit
 from hubspoke_deploy.simulator.certs import CertFiles, generate_self_signed
 from hubspoke_deploy.simulator.faults import FaultInjector, FaultSpec, TokenBucket
 from hubspoke_deploy.simulator.providers.base import JSON, Settings, load_providers
-from hubspoke_deploy.simulator.store import ArmEngine, Response, _retry_headers
+from hubspoke_deploy.simulator.store import ArmEngine, Response, SimulatorStateError, _retry_headers
 
 __all__ = ["Simulator", "main"]
 
 _WRITE_METHODS = ("PUT", "PATCH", "POST", "DELETE")
+
+
+def _kind_of(method: str) -> str:
+    return "write" if method in ("PUT", "PATCH", "POST") else "delete" if method == "DELETE" else "read"
 
 
 class _Stats:
@@ -114,6 +119,9 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body leave in separate writes; with Nagle on, the client's delayed ACK
+    # adds ~40 ms to every response on loopback.
+    disable_nagle_algorithm = True
     server: _Server
     server_version = "hubspoke-arm-simulator/1.0"
     sys_version = ""
@@ -174,10 +182,10 @@ class _Handler(BaseHTTPRequestHandler):
         resp = sim._serve(method, path, query, raw, self.headers.get("Authorization", ""))
         if resp is None:  # injected dropped connection
             self.close_connection = True
-            sim._log(method, path, api_version, 0, "ConnectionDropped")
+            sim._log(method, path, api_version, 0, "ConnectionDropped", None)
             return
         self._send(resp, method)
-        sim._log(method, path, api_version, resp.status, resp.error_code)
+        sim._log(method, path, api_version, resp.status, resp.error_code, resp)
 
 
 class Simulator:
@@ -185,7 +193,19 @@ class Simulator:
 
     ``time_scale`` multiplies the real-world latencies of the providers' tables;
     ``principal_delay_s`` is the (real-world, scaled) replication delay of new principals;
-    ``throttle`` turns on ARM's token buckets; ``request_log`` is a JSONL path.
+    ``throttle`` turns on ARM's token buckets; ``request_log`` is a JSONL path (one line per
+    ARM request: ``time``, ``method``, ``path`` without the query, ``api_version``, ``status``,
+    ``code``, ``resource_id`` -- lower-cased --, ``kind``: read | write | delete | poll, and
+    ``created``: the request created the resource).
+
+    ``state_file``: a persistent simulator. The state (resources, operations in flight,
+    soft-deleted vaults, principal creation times, the GUID generator and the port) is loaded
+    at :meth:`start` and saved atomically (temporary file + rename) after every request that
+    changed it and at :meth:`stop`, so separate processes see one Azure. Operations in flight
+    keep their wall-clock end times and complete on the first request after they are due.
+    ``known_principals``: object ids of principals the simulator did not create (users,
+    groups, service principals) that role assignments may name. ``state_read_only``: load
+    the state file but never write it (a read-only command next to a running deployment).
     """
 
     def __init__(
@@ -198,9 +218,23 @@ class Simulator:
         request_log: str | None = None,
         port: int = 0,
         host: str = "127.0.0.1",
+        state_file: str | os.PathLike[str] | None = None,
+        known_principals: Iterable[str] = (),
+        state_read_only: bool = False,
     ) -> None:
         load_providers()
-        self.settings = Settings(time_scale=time_scale, principal_delay_s=principal_delay_s, seed=seed)
+        self.settings = Settings(
+            time_scale=time_scale,
+            principal_delay_s=principal_delay_s,
+            seed=seed,
+            known_principals=frozenset(str(p).lower() for p in known_principals),
+        )
+        self._state_file = os.fspath(state_file) if state_file is not None else None
+        self._state_read_only = state_read_only
+        self._save_lock = threading.Lock()  # one writer of the state file at a time
+        self._saved_change = -1  # engine.change_count of the last saved snapshot
+        self._saved_seq = 0
+        self._written_seq = 0
         self._faults = FaultInjector(faults or FaultSpec(), seed)
         self._throttle_flag = throttle
         self.engine = ArmEngine(self.settings, self._faults)
@@ -217,12 +251,20 @@ class Simulator:
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> Simulator:
+        """Start serving. With ``state_file``: load it first (a missing file is an empty Azure;
+        an unusable one raises :class:`SimulatorStateError`) and listen on the port of the
+        previous run when it is free, so operation status URLs saved by clients still work."""
         if self._server is not None:
             return self
+        saved_port = self._load_state() if self._state_file else None
         self._certs = generate_self_signed()
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(self._certs.cert_path, self._certs.key_path)
-        self._server = _Server((self._host, self._port), self, ctx)
+        server: _Server | None = None
+        if self._port == 0 and saved_port:
+            with contextlib.suppress(OSError):
+                server = _Server((self._host, saved_port), self, ctx)
+        self._server = server if server is not None else _Server((self._host, self._port), self, ctx)
         self._port = self._server.server_address[1]
         self.engine.base_url = self.endpoint
         if self._request_log:
@@ -241,6 +283,7 @@ class Simulator:
         self._server = None
         if self._thread is not None:
             self._thread.join(timeout=5)
+        self.save()
         with self._log_lock:
             if self._log_fh is not None:
                 self._log_fh.close()
@@ -272,6 +315,58 @@ class Simulator:
     def time_scale(self) -> float:
         return self.settings.time_scale
 
+    @property
+    def state_file(self) -> str | None:
+        return self._state_file
+
+    def save(self, force: bool = False) -> bool:
+        """Write the state file (no-op without ``state_file``) when the state changed since the
+        last save, or always with ``force``. Atomic: a temporary file in the same folder is
+        renamed over the old one, so a process killed at any moment leaves a whole file."""
+        if self._state_file is None or self._state_read_only:
+            return False
+        with self.engine.lock:
+            change = self.engine.change_count
+            if change == self._saved_change and not force:
+                return False
+            self._saved_change = change
+            self._saved_seq += 1
+            seq = self._saved_seq
+            text = self.engine.snapshot({"port": self._port} if self._port else None)
+        with self._save_lock:
+            if seq < self._written_seq:
+                return False  # a newer snapshot is already on disk
+            self._written_seq = seq
+            folder = os.path.dirname(os.path.abspath(self._state_file))
+            os.makedirs(folder, exist_ok=True)
+            tmp = f"{self._state_file}.{os.getpid()}.{threading.get_ident()}.tmp"
+            with open(tmp, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            os.replace(tmp, self._state_file)
+        return True
+
+    def _load_state(self) -> int | None:
+        """Restore the state file; returns the port it was saved with."""
+        assert self._state_file is not None
+        try:
+            with open(self._state_file, encoding="utf-8") as fh:
+                text = fh.read()
+        except FileNotFoundError:
+            return None
+        except OSError as err:
+            raise SimulatorStateError(f"cannot read the simulator state file {self._state_file}: {err}") from err
+        try:
+            doc = json.loads(text)
+        except ValueError as err:
+            raise SimulatorStateError(
+                f"the simulator state file {self._state_file} is not valid JSON ({err}); delete it to start "
+                "from an empty simulated Azure"
+            ) from err
+        self.engine.restore(doc, f"the simulator state file {self._state_file}")
+        self._saved_change = self.engine.change_count
+        port = doc.get("port") if isinstance(doc, dict) else None
+        return port if isinstance(port, int) and 0 < port < 65536 else None
+
     def stats(self) -> dict[str, Any]:
         return self._stats.snapshot()
 
@@ -280,9 +375,10 @@ class Simulator:
             self._stats.reset()
 
     def reset(self) -> None:
-        """Clear all resources, operations and stats."""
+        """Clear all resources, operations and stats (and the state file's content)."""
         self.engine.reset()
         self.reset_stats()
+        self.save()
 
     def resources(self) -> list[JSON]:
         return self.engine.resources()
@@ -307,9 +403,14 @@ class Simulator:
     def _throttling(self) -> bool:
         return self._throttle_flag or self._faults.spec.throttle
 
-    def _log(self, method: str, path: str, api_version: str, status: int, code: str) -> None:
+    def _log(self, method: str, path: str, api_version: str, status: int, code: str, resp: Response | None) -> None:
         if self._log_fh is None:
             return
+        if resp is not None and resp.resource_id:
+            resource_id, kind = resp.resource_id, resp.kind
+        else:  # answered before the engine saw it (fault, throttling, authentication)
+            resource_id, poll = self.engine.addressed(path, method)
+            kind = "poll" if poll else resp.kind if resp is not None else _kind_of(method)
         line = json.dumps(
             {
                 "time": time.time(),
@@ -318,6 +419,9 @@ class Simulator:
                 "api_version": api_version,
                 "status": status,
                 "code": code,
+                "resource_id": resource_id,
+                "kind": kind,
+                "created": bool(resp is not None and resp.created),
             }
         )
         with self._log_lock:
@@ -401,6 +505,8 @@ class Simulator:
         header = "x-ms-ratelimit-remaining-subscription-" + ("writes" if method in _WRITE_METHODS else "reads")
         resp.headers[header] = str(bucket.remaining())
         self._stats.record(method, resp.kind, resp.status, resp.error_code)
+        # persisted before the answer leaves: a client that saw the answer finds it after a kill
+        self.save()
         return resp
 
     def _too_many(self, wait_s: float, kind: str) -> Response:
@@ -459,6 +565,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--principal-delay", type=float, default=20.0)
     parser.add_argument("--request-log", default=None)
+    parser.add_argument(
+        "--state-file", default=None, help="persist the simulated Azure in this JSON file (loaded at start)"
+    )
+    parser.add_argument(
+        "--known-principal", action="append", default=[], help="object id role assignments may name (repeatable)"
+    )
     args = parser.parse_args(argv)
     try:
         spec = FaultSpec.parse(args.faults)
@@ -473,9 +585,14 @@ def main(argv: list[str] | None = None) -> int:
         request_log=args.request_log,
         port=args.port,
         host=args.host,
+        state_file=args.state_file,
+        known_principals=args.known_principal,
     )
     try:
         sim.start()
+    except SimulatorStateError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     except OSError as err:
         print(f"error: cannot listen on {args.host}:{args.port}: {err}", file=sys.stderr)
         return 1

@@ -35,9 +35,10 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from hubspoke_deploy.config import DeploymentConfig
+from hubspoke_deploy.orchestrator.clients import to_json
 from hubspoke_deploy.orchestrator.diff import UNKNOWN, Change
 from hubspoke_deploy.orchestrator.diff import diff as structural_diff
-from hubspoke_deploy.orchestrator.step import Outputs, Spec, Step
+from hubspoke_deploy.orchestrator.step import Outputs, OwnedIds, Spec, Step
 from hubspoke_deploy.steps import keys
 from hubspoke_deploy.steps.base import DeploymentStep, arm_id, out, props, ref
 from hubspoke_deploy.steps.network import (
@@ -575,6 +576,38 @@ class RouteTableStep(DeploymentStep):
                 }
             )
         return self.top(config, {"disableBgpRoutePropagation": True, "routes": routes})
+
+    def _associated(self, observed: Spec) -> list[str]:
+        return [str(s.get("id", "")) for s in props(observed).get("subnets") or [] if s.get("id")]
+
+    def delete_blockers(self, ctx: Any, observed: Spec, owned: OwnedIds) -> list[str]:
+        # A subnet this deployment does not own still routes through the table: keep it.
+        return [sid for sid in self._associated(observed) if not owned.owns(sid)]
+
+    def prepare_delete(self, ctx: Any, observed: Spec, owned: OwnedIds) -> None:
+        """Azure refuses to delete an associated route table (InUseRouteTableCannotBeDeleted):
+        our subnets that are kept (still used by foreign NICs) are disassociated first."""
+        net = ctx.clients.get("network")
+        for sid in self._associated(observed):
+            parts = sid.strip("/").split("/")
+            rg, vnet, name = parts[3], parts[7], parts[9]
+            subnet = to_json(net.subnets.get(rg, vnet, name))
+            properties = dict(subnet.get("properties") or {})
+            if not properties.pop("routeTable", None):
+                continue
+            body = {"name": name, "properties": {
+                k: v for k, v in properties.items()
+                if k in ("addressPrefix", "addressPrefixes", "networkSecurityGroup", "delegations",
+                         "privateEndpointNetworkPolicies", "privateLinkServiceNetworkPolicies",
+                         "serviceEndpoints", "natGateway")
+            }}
+            ctx.lro.run(
+                lambda rg=rg, vnet=vnet, name=name, body=body, **kw: net.subnets.begin_create_or_update(
+                    rg, vnet, name, body, **kw
+                ),
+                kind="disassociate",
+                resource_type="Microsoft.Network/virtualNetworks/subnets",
+            )
 
 
 # --------------------------------------------------------------------------- rules

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from hubspoke_deploy.config import DeploymentConfig
-from hubspoke_deploy.orchestrator.step import Outputs, Spec
+from hubspoke_deploy.orchestrator.step import Outputs, OwnedIds, Spec, StepContext
 from hubspoke_deploy.steps import keys
 from hubspoke_deploy.steps.base import DeploymentStep, arm_id, out, props, ref, rg_id
 
@@ -56,6 +56,15 @@ class ResourceGroupStep(DeploymentStep):
     def desired(self, config: Any, upstream: Mapping[str, Outputs]) -> Spec:
         return {"location": config.location, "tags": dict(config.tags)}
 
+    def delete_blockers(self, ctx: StepContext, observed: Spec, owned: OwnedIds) -> list[str]:
+        """The group is deleted only when nothing foreign is left in it (deleting a group
+        deletes everything inside, whoever created it)."""
+        resources = ctx.clients.get("resource").resources.list_by_resource_group(self.cfg.resource_group)
+        return [
+            str(r.id) for r in resources
+            if not owned.owns(str(r.id)) and not managed_by_owned(ctx, str(r.id), owned)
+        ]
+
 
 class WorkspaceStep(DeploymentStep):
     client = "loganalytics"
@@ -91,6 +100,16 @@ class VnetStep(DeploymentStep):
 
     def lock_keys(self) -> tuple[str, ...]:
         return (self.resource_id().lower(),)
+
+    def delete_blockers(self, ctx: StepContext, observed: Spec, owned: OwnedIds) -> list[str]:
+        """Subnets this deployment did not create, or its own subnets still used by foreign
+        resources, keep the VNet (Azure refuses the delete: InUseSubnetCannotBeDeleted)."""
+        blockers: list[str] = []
+        for subnet in props(observed).get("subnets") or []:
+            sid = str(subnet.get("id", ""))
+            if not owned.owns(sid) or subnet_users(ctx, subnet, owned):
+                blockers.append(sid)
+        return blockers
 
     def desired(self, config: Any, upstream: Mapping[str, Outputs]) -> Spec:
         # No "subnets" in the body: subnets are their own steps, and a VNet PUT
@@ -152,6 +171,9 @@ class SubnetStep(DeploymentStep):
 
     def outputs(self, observed: Spec) -> Outputs:
         return out(observed, address_prefix=props(observed).get("addressPrefix"))
+
+    def delete_blockers(self, ctx: StepContext, observed: Spec, owned: OwnedIds) -> list[str]:
+        return subnet_users(ctx, observed, owned)
 
 
 class PeeringStep(DeploymentStep):
@@ -259,8 +281,10 @@ def foundation_steps(cfg: DeploymentConfig) -> list[DeploymentStep]:
             # NAT gateway variant: AzureFirewallSubnet carries the NAT gateway (SNAT scale).
             from hubspoke_deploy.steps.firewall import hub_firewall_subnet_kwargs
 
-            kwargs = hub_firewall_subnet_kwargs(cfg, (hub_vnet_key,))
-            result.append(SubnetStep(keys.subnet(keys.HUB, field), cfg, cfg.hub_vnet_name, name, prefix, **kwargs))
+            fw_kwargs = hub_firewall_subnet_kwargs(cfg, (hub_vnet_key,))
+            result.append(
+                SubnetStep(keys.subnet(keys.HUB, field), cfg, cfg.hub_vnet_name, name, prefix, **fw_kwargs)
+            )
         else:
             result.append(
                 SubnetStep(keys.subnet(keys.HUB, field), cfg, cfg.hub_vnet_name, name, prefix, (hub_vnet_key,))
@@ -323,3 +347,37 @@ def subnet_id(cfg: DeploymentConfig, spoke: str, field: str) -> str:
     name = HUB_SUBNET_NAMES[field] if spoke == keys.HUB else SPOKE_SUBNET_NAMES[field]
     return arm_id(cfg, "Microsoft.Network/virtualNetworks/subnets", vnet, name)
 
+
+
+def top_level_id(resource_id: str) -> str:
+    """``/subscriptions/s/resourceGroups/g/providers/NS/type/name`` of any nested id."""
+    parts = resource_id.strip("/").split("/")
+    return "/" + "/".join(parts[:8]) if len(parts) >= 8 else resource_id
+
+
+def managed_by_owned(ctx: StepContext, resource_id: str, owned: OwnedIds) -> bool:
+    """Resources Azure creates on behalf of one of ours: a private endpoint's NIC."""
+    rid = top_level_id(resource_id)
+    if "/providers/microsoft.network/networkinterfaces/" not in rid.lower():
+        return False
+    parts = rid.strip("/").split("/")
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        nic = ctx.clients.get("network").network_interfaces.get(parts[3], parts[7])
+    except ResourceNotFoundError:
+        return True  # gone already
+    pe = (nic.get("properties") or {}).get("privateEndpoint") if hasattr(nic, "get") else None
+    return bool(isinstance(pe, Mapping) and pe.get("id") and owned.owns(str(pe["id"])))
+
+
+def subnet_users(ctx: StepContext, subnet: Mapping[str, Any], owned: OwnedIds) -> list[str]:
+    """Resources using a subnet (NICs, endpoints, firewalls, Bastion) that this deployment does not own."""
+    users: list[str] = []
+    properties = subnet.get("properties") or {}
+    for key in ("ipConfigurations", "privateEndpoints", "serviceAssociationLinks"):
+        for user in properties.get(key) or []:
+            owner = top_level_id(str(user.get("id", "")))
+            if owner and not owned.owns(owner) and not managed_by_owned(ctx, owner, owned) and owner not in users:
+                users.append(owner)
+    return users

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from hubspoke_deploy.config import DeploymentConfig
+from hubspoke_deploy.orchestrator.clients import to_json
 from hubspoke_deploy.orchestrator.step import Outputs, Spec, StepContext
 from hubspoke_deploy.steps import keys
 from hubspoke_deploy.steps.base import arm_id, out, props, ref
@@ -256,6 +257,21 @@ class KeyVaultStep(PlatformStep):
         except ResourceNotFoundError:
             return False
         return deleted is not None
+
+    def after_delete(self, ctx: StepContext) -> str | None:
+        """With purge protection a deleted vault stays soft-deleted: say until when."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            deleted = to_json(self.ops(ctx).get_deleted(self.cfg.keyvault_name, self.cfg.location))
+        except ResourceNotFoundError:
+            return None
+        purge_date = (deleted.get("properties") or {}).get("scheduledPurgeDate") if deleted else None
+        when = f" until {purge_date}" if purge_date else ""
+        return (
+            f"Key Vault {self.cfg.keyvault_name} is soft-deleted with purge protection: its name stays "
+            f"reserved{when}; the next `up` recovers it"
+        )
 
     def outputs(self, observed: Spec) -> Outputs:
         uri = props(observed).get("vaultUri") or f"https://{self.cfg.keyvault_name}.vault.azure.net/"

@@ -1,0 +1,64 @@
+#!/usr/bin/env python3
+"""Regenerate the README's configuration reference from the config model.
+
+Replaces what is between ``<!-- config-reference:start -->`` and
+``<!-- config-reference:end -->`` with ``hubspoke_deploy.config.config_reference_markdown()``.
+
+    python scripts/gen_docs.py            # rewrite README.md in place
+    python scripts/gen_docs.py --check    # exit 1 if README.md is stale (for CI)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+START = "<!-- config-reference:start -->"
+END = "<!-- config-reference:end -->"
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def reference() -> str:
+    from hubspoke_deploy.config import config_reference_markdown
+
+    return config_reference_markdown().strip("\n")
+
+
+def extract(text: str) -> str:
+    """The generated section of ``text`` (between the markers, without the surrounding newlines)."""
+    try:
+        _head, rest = text.split(START, 1)
+        body, _tail = rest.split(END, 1)
+    except ValueError:
+        raise SystemExit(f"README has no '{START}' ... '{END}' markers") from None
+    return body.strip("\n")
+
+
+def render(text: str, generated: str) -> str:
+    head, rest = text.split(START, 1)
+    _body, tail = rest.split(END, 1)
+    return f"{head}{START}\n{generated}\n{END}{tail}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="only check that README.md is up to date")
+    parser.add_argument("--readme", type=Path, default=README)
+    args = parser.parse_args(argv)
+    text = args.readme.read_text(encoding="utf-8")
+    generated = reference()
+    if extract(text) == generated:
+        print(f"{args.readme.name}: configuration reference is up to date")
+        return 0
+    if args.check:
+        print(f"{args.readme.name}: configuration reference is stale; run python scripts/gen_docs.py",
+              file=sys.stderr)
+        return 1
+    args.readme.write_text(render(text, generated), encoding="utf-8")
+    print(f"{args.readme.name}: configuration reference regenerated")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
