@@ -172,6 +172,8 @@ def _print_plan(pr: _Printer, plan: Any, title: str) -> None:
     pr.out(title)
     for item in plan.items:
         pr.out(f"  {symbols.get(item.action, '?'):>3} {item.action:<8} {item.key:<34} {item.resource_id}")
+        if getattr(item, "note", None):
+            pr.out(f"        ({item.note})")
         for c in item.changes:
             tag = " (forces replacement)" if c.get("replace") else ""
             pr.out(f"        {c['path']}: {json.dumps(c['before'], default=str)} -> "
@@ -363,9 +365,13 @@ def _run(args: argparse.Namespace, pr: _Printer) -> int:
             progress.stop()
         log.info("run", command=cmd, status=result.status, duration_s=round(result.duration_s, 3),
                  **result.summary())
+        notes = {k: s.note for k, s in result.steps.items() if getattr(s, "note", None)}
         if pr.json:
-            pr.data({"status": result.status, "summary": result.summary(), "outputs": result.outputs})
+            pr.data({"status": result.status, "summary": result.summary(), "outputs": result.outputs,
+                     "notes": notes})
         else:
+            for key, note in notes.items():
+                pr.out(f"note: {key}: {note}")
             pr.out(f"{cmd}: {result.status} in {result.duration_s:.1f}s  " +
                    ", ".join(f"{n} {s}" for s, n in sorted(result.summary().items())))
         return EXIT_OK

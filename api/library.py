@@ -126,6 +126,7 @@ class StepResult:
     attempts: int
     resource_id: str | None
     error: StepFailed | None = None
+    note: str | None = None  # e.g. why down kept a resource, or a soft-deleted vault's purge date
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -139,6 +140,8 @@ class StepResult:
         }
         if self.error is not None:
             out["error"] = {"code": self.error.code, "message": self.error.message}
+        if self.note:
+            out["note"] = self.note
         return out
 
 
@@ -270,7 +273,7 @@ def _session(config: DeploymentConfig, command: str, **kw: Any) -> Any:
 def _result(command: str, run: Any, outputs: dict[str, Any]) -> RunResult:
     steps = {
         k: StepResult(o.key, _value(o.status), _value(o.action), o.changed, o.duration_s, o.attempts, o.resource_id,
-                      o.error)
+                      o.error, getattr(o, "note", None))
         for k, o in run.outcomes.items()
     }
     return RunResult(command, RunStatus(_value(run.status)), steps, run.duration_s, outputs)
