@@ -85,3 +85,25 @@ def test_sandbox_lifecycle(sim: Simulator, env: dict[str, str]) -> None:
     for secret_marker in ("client-key-data", "AccountKey=", "Bearer ", "password"):
         assert secret_marker not in text
 
+
+
+def test_locked_state_exits_3_naming_the_holder_and_unlock_frees_it(sim: Simulator, env: dict[str, str]) -> None:
+    from hubspoke_deploy.orchestrator.stores import FileStore, LockInfo
+
+    holder = FileStore(Path(env["HUBSPOKE_STATE_PATH"]))
+    holder.acquire(LockInfo(host="build-agent-7", pid=4242, started_at="2026-11-26T05:00:00Z", command="up",
+                            run_id="abc123"))
+    try:
+        blocked = cli(env, "up", "--yes")
+        assert blocked.returncode == 3
+        assert "build-agent-7" in blocked.stderr and "4242" in blocked.stderr
+        assert writes(sim) == 0
+        refused = cli(env, "unlock")  # no TTY and no --yes: refused, lock kept
+        assert refused.returncode == 2
+        assert cli(env, "up", "--yes").returncode == 3
+        freed = cli(env, "unlock", "--yes")
+        assert freed.returncode == 0, freed.stderr
+        assert "build-agent-7" in freed.stdout
+        assert cli(env, "up", "--yes").returncode == 0
+    finally:
+        holder.release()
