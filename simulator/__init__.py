@@ -18,6 +18,7 @@ from hubspoke_deploy.simulator.credential import SIMULATOR_TOKEN, SimulatorCrede
 from hubspoke_deploy.simulator.faults import FaultSpec
 from hubspoke_deploy.simulator.providers.base import ArmError, latency_table, load_providers
 from hubspoke_deploy.simulator.server import Simulator, main
+from hubspoke_deploy.simulator.store import SimulatorStateError
 
 load_providers()
 
@@ -31,6 +32,7 @@ __all__ = [
     "FaultSpec",
     "Simulator",
     "SimulatorCredential",
+    "SimulatorStateError",
     "latency_table",
     "main",
 ]

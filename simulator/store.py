@@ -32,7 +32,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -50,11 +50,25 @@ from hubspoke_deploy.simulator.providers.base import (
     deep_get,
     delete_rules_for,
     get_type,
+    load_providers,
     parse_path,
+    seed_hooks,
+    view_hooks_for,
     write_rules_for,
 )
 
-__all__ = ["ArmEngine", "Operation", "Response"]
+__all__ = ["STATE_FORMAT", "ArmEngine", "Operation", "Response", "SimulatorStateError"]
+
+#: ``format`` field of a snapshot file (``Simulator(state_file=...)``).
+STATE_FORMAT = "hubspoke-arm-simulator-state"
+_STATE_VERSION = 1
+#: finished operations kept in a snapshot (their status URLs stay answerable after a restart)
+_KEEP_FINISHED_OPS = 2000
+
+
+class SimulatorStateError(RuntimeError):
+    """The simulator's state file cannot be used (not JSON, another format, a newer version)."""
+
 
 _OP_RE = re.compile(
     r"^(?P<scope>/subscriptions/[^/]+)?/providers/(?P<ns>[^/]+)/locations/(?P<loc>[^/]+)/"
@@ -63,6 +77,7 @@ _OP_RE = re.compile(
 )
 _RG_RESOURCES_RE = re.compile(r"^/subscriptions/([^/]+)(?:/resourceGroups/([^/]+))?/resources$", re.IGNORECASE)
 _SUB_RE = re.compile(r"^/subscriptions/([^/]+)$", re.IGNORECASE)
+_SUB_PREFIX_RE = re.compile(r"^/subscriptions/([^/?]+)", re.IGNORECASE)
 
 IN_PROGRESS_STATES = ("Creating", "Updating", "Deleting", "Accepted", "Provisioning")
 TENANT_ID = "72f988bf-86f1-41af-91ab-2d7cd011db47"
@@ -83,6 +98,12 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
     error_code: str = ""
     kind: str = "read"  # read | write | delete | poll | admin
+    #: lower-cased id of the resource the request addresses (for a poll: the operation's
+    #: resource; for a list: the collection path); "" when none
+    resource_id: str = ""
+    #: the request created the resource (a PUT answered 200/201/202 for a resource that did not
+    #: exist; diagnostic settings answer creates with 200)
+    created: bool = False
 
 
 @dataclass
@@ -151,7 +172,11 @@ class ArmEngine:
         self._rng = random.Random(settings.seed)
         self._version = 0
         self._ref_cache: tuple[int, dict[str, list[Reference]]] | None = None
+        self._op_events = 0  # operations started or finished (part of the change counter)
+        self._seeded: set[str] = set()
         self.base_url = ""
+        load_providers()
+        self._seed(None)
 
     # ================================================================ Store protocol (for providers)
 
@@ -204,7 +229,9 @@ class ArmEngine:
         self._remove_tree(resource_id.lower().rstrip("/"))
 
     def now(self) -> float:
-        return time.monotonic()
+        # Wall clock, not monotonic: operation end times and principal creation times are
+        # kept in the state file of a persistent simulator and must mean the same after a restart.
+        return time.time()
 
     def new_guid(self) -> str:
         return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
@@ -225,7 +252,74 @@ class ArmEngine:
             self._ops.clear()
             self._active.clear()
             self._pending.clear()
+            self._seeded.clear()
             self._version += 1
+            self._seed(None)
+
+    # ================================================================ seeding, persistence
+
+    def _seed(self, subscription: str | None) -> None:
+        key = (subscription or "").lower()
+        if key in self._seeded:
+            return
+        self._seeded.add(key)
+        for fn in seed_hooks():
+            fn(self, subscription)
+
+    @property
+    def change_count(self) -> int:
+        """Grows with every change of state (resources, operations): the persistence trigger."""
+        return self._version + self._op_events
+
+    def snapshot(self, extra: JSON | None = None) -> str:
+        """The whole ARM state as a JSON document (resources, operations in flight and recently
+        finished, the GUID generator, seeded subscriptions). Call with the lock held or not."""
+        with self.lock:
+            finished = [o for o in self._ops.values() if o.status != "InProgress"][-_KEEP_FINISHED_OPS:]
+            running = [o for o in self._ops.values() if o.status == "InProgress"]
+            version, internal, gauss = self._rng.getstate()
+            doc = {
+                "format": STATE_FORMAT,
+                "version": _STATE_VERSION,
+                "saved_at": time.time(),
+                "resources": self._res,
+                "operations": [asdict(o) for o in (*finished, *running)],
+                "rng": [version, list(internal), gauss],
+                "seeded": sorted(self._seeded),
+                **(extra or {}),
+            }
+            return json.dumps(doc, separators=(",", ":"))
+
+    def restore(self, doc: Any, source: str = "state file") -> None:
+        """Replace the state with a :meth:`snapshot` document. Operations that were in flight
+        keep their wall-clock end times: those already due complete on the next request."""
+        if not isinstance(doc, dict) or doc.get("format") != STATE_FORMAT:
+            raise SimulatorStateError(f"{source} is not an ARM simulator state file (no format '{STATE_FORMAT}')")
+        if doc.get("version") != _STATE_VERSION:
+            raise SimulatorStateError(
+                f"{source} has state version {doc.get('version')!r}; this simulator reads version {_STATE_VERSION}"
+            )
+        try:
+            resources = {str(k): v for k, v in dict(doc["resources"]).items() if isinstance(v, dict)}
+            ops = [Operation(**o) for o in doc.get("operations", [])]
+            rng = doc.get("rng")
+            rng_state = (int(rng[0]), tuple(int(x) for x in rng[1]), rng[2]) if rng else None
+        except (KeyError, TypeError, ValueError, IndexError) as err:
+            raise SimulatorStateError(f"{source} is damaged: {err}") from err
+        with self.lock:
+            self._res = resources
+            self._ops = {o.id: o for o in ops}
+            self._pending = {o.id: o for o in ops if o.status == "InProgress"}
+            self._active = {}
+            for op in sorted(self._pending.values(), key=lambda o: o.start):
+                if not _is_rg_key(op.root_key):
+                    self._active[op.root_key] = op
+            if rng_state is not None:
+                self._rng.setstate(rng_state)
+            self._seeded = {str(s) for s in doc.get("seeded", [])}
+            self._version += 1
+            self._op_events += 1
+            self._seed(None)
 
     def resources(self) -> list[JSON]:
         with self.lock:
@@ -278,6 +372,8 @@ class ArmEngine:
         for path in rtype.secret_paths:
             _strip(view, path)
         rtype.on_read(self, view)
+        for hook in view_hooks_for(rtype.type_name or str(res.get("type", ""))):
+            hook(self, view)
         return view
 
     def _retry_ms(self, op: Operation) -> int:
@@ -320,6 +416,7 @@ class ArmEngine:
         )
         self._ops[op.id] = op
         self._pending[op.id] = op
+        self._op_events += 1
         if len(self._ops) > 20000:  # bound memory for long benchmark runs
             for k in [k for k, o in self._ops.items() if o.status != "InProgress"][:10000]:
                 del self._ops[k]
@@ -339,6 +436,7 @@ class ArmEngine:
         if self._active.get(op.root_key) is op:
             del self._active[op.root_key]
         self._pending.pop(op.id, None)
+        self._op_events += 1
         op.status = "Failed" if op.fail else "Succeeded"
         if op.fail:
             op.error = {
@@ -355,6 +453,8 @@ class ArmEngine:
             res = self._res.get(op.resource_id.lower())
             if res is not None:
                 rid = ResourceId.parse(op.resource_id)
+                if rid.is_resource_group:
+                    self._cascade_on_delete(rid.key)
                 rtype = get_type(rid.type)
                 rtype.on_delete(DeleteContext(self, rid, res, ""))
                 # extension resources and children go with it (RG delete deletes everything in it)
@@ -379,17 +479,42 @@ class ArmEngine:
         """Handle one ARM request. ``body`` is the parsed JSON (None when absent)."""
         with self.lock:
             self.advance()
+            m = _SUB_PREFIX_RE.match(path)
+            if m:
+                self._seed(m.group(1))
             try:
-                return self._dispatch(method, path, query, body)
+                resp = self._dispatch(method, path, query, body)
             except ArmError as err:
                 headers = dict(err.headers)
-                return Response(
+                resp = Response(
                     err.status,
                     err.body(),
                     headers,
                     err.code,
                     kind="write" if method in ("PUT", "PATCH", "POST") else "delete" if method == "DELETE" else "read",
                 )
+            if not resp.resource_id:
+                resp.resource_id, poll = self.addressed(path, method)
+                if poll:
+                    resp.kind = "poll"
+            return resp
+
+    def addressed(self, path: str, method: str = "GET") -> tuple[str, bool]:
+        """``(lower-cased resource id, is_operation_poll)`` of the request path: the resource
+        for resource URLs, the resource a POST action is sent to, the operation's resource for
+        operation status URLs, the collection path for lists."""
+        path = "/" + path.split("?", 1)[0].strip("/")
+        m = _OP_RE.match(path)
+        if m:
+            with self.lock:
+                op = self._ops.get(m.group("op"))
+            return (op.resource_id.lower() if op is not None else ""), True
+        parsed = parse_path(path)
+        if isinstance(parsed, ResourceId):
+            return parsed.key, False
+        if isinstance(parsed, tuple) and parsed[0] is not None and method == "POST":
+            return parsed[0].key, False  # POST {id}/{action}: the resource the action is sent to
+        return path.lower(), False
 
     def _dispatch(self, method: str, path: str, query: dict[str, str], body: Any) -> Response:
         path = "/" + path.strip("/")
@@ -752,10 +877,36 @@ class ArmEngine:
             for key in affected:
                 res = self._res[key]
                 get_type(str(res["type"])).on_provisioned(self, res)
-            return Response(status, self._view(new), {}, kind="write")
+            return Response(status, self._view(new), {}, kind="write", created=existing is None)
         op = self._start_op(kind, rid, rtype.latency(kind), str(new.get("location") or "") or None, affected)
         body = None if status == 202 else self._view(new)
-        return Response(status, body, self._op_headers(op, api_version), kind="write")
+        return Response(status, body, self._op_headers(op, api_version), kind="write", created=existing is None)
+
+    def _cascade_on_delete(self, rg_key: str) -> None:
+        """Run ``on_delete`` of every resource in a resource group being deleted, deepest first
+        (children and extension resources before their parents).
+
+        Deleting a resource group deletes each resource in it the way deleting the resource
+        does (https://learn.microsoft.com/azure/azure-resource-manager/management/delete-resource-group).
+        A Key Vault in it is soft-deleted, so its name stays taken until it is purged or recovered
+        (https://github.com/Azure/az-hop/issues/1443: deleting the resource group left the vault
+        soft-deleted and the redeployment failed; https://github.com/Azure/ARO-HCP/pull/2089 and
+        https://github.com/Azure/bicep-registry-modules/pull/74 purge soft-deleted vaults after
+        resource-group cleanup for that reason). An AKS cluster's node resource group goes with the cluster
+        (https://learn.microsoft.com/azure/aks/faq#why-are-two-resource-groups-created-with-aks).
+        """
+        prefix = rg_key + "/"
+        keys = sorted((k for k in self._res if k.startswith(prefix)), key=lambda k: (-k.count("/"), k))
+        for key in keys:
+            res = self._res.get(key)
+            if res is None:  # removed by an earlier cascade
+                continue
+            try:
+                rid = ResourceId.parse(str(res.get("id", key)))
+                get_type(rid.type).on_delete(DeleteContext(self, rid, res, ""))
+            except ArmError:
+                continue  # a resource group delete does not fail on one resource's hook
+        self._version += 1
 
     def _stamp(self, res: JSON, existing: JSON | None, rtype: ResourceType, state: str) -> None:
         res["etag"] = self._etag()
@@ -810,7 +961,7 @@ class ArmEngine:
         get_type(rid.type).on_provisioned(self, res)
         view = self._view(res)
         view.pop("etag", None)
-        return Response(201 if existing is None else 200, view, kind="write")
+        return Response(201 if existing is None else 200, view, kind="write", created=existing is None)
 
     def _check_lock(self, rid: ResourceId) -> None:
         op = self._active.get(rid.root.key)
@@ -947,6 +1098,11 @@ class ArmEngine:
 
 
 # ==================================================================== module helpers
+
+
+def _is_rg_key(key: str) -> bool:
+    parts = key.strip("/").split("/")
+    return len(parts) == 4 and parts[0] == "subscriptions" and parts[2] == "resourcegroups"
 
 
 def _interleave(rid: ResourceId) -> list[str]:

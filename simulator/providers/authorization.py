@@ -30,6 +30,7 @@ from hubspoke_deploy.simulator.providers.base import (
     deep_get,
     register,
     register_rule,
+    register_seed,
 )
 from hubspoke_deploy.simulator.providers.identity import SIM_TENANT_ID, find_principal
 
@@ -90,7 +91,7 @@ def role_definition_view(scope: str, guid: str) -> JSON:
 def seed_role_definitions(store: Store, subscription: str | None) -> None:
     """Store the built-in role definitions (tenant- and subscription-scoped ids) so
     ``role_definitions.get(scope, guid)`` and ``get_by_id`` answer like Azure.
-    Idempotent; called on every role-assignment write and from tests/fixtures."""
+    Idempotent; registered as a seeding hook (start-up and each new subscription)."""
     scopes = [""] + ([f"/subscriptions/{subscription}"] if subscription else [])
     if store.get(f"{scopes[-1]}/providers/{DEFINITION_TYPE}/{next(iter(BUILTIN_ROLES))}") is not None:
         return
@@ -171,31 +172,11 @@ register_rule(
 )
 
 
-def _seed(ctx: WriteContext) -> None:
-    seed_role_definitions(ctx.store, ctx.rid.subscription)
-    return None
-
-
-# The built-in role definitions must answer GET like Azure's. The interface has no start-up
-# hook, so these always-passing rules store them on the first write of a type that comes before
-# role assignments in a deployment (identities, clusters, role assignments themselves);
-# ``seed_role_definitions`` is idempotent and cheap after that. Kept off other types so that
-# ``sim.resources()`` is not cluttered for tests that never touch RBAC.
-for _seed_type in (
-    "Microsoft.ManagedIdentity/userAssignedIdentities",
-    "Microsoft.ContainerService/managedClusters",
-    ASSIGNMENT_TYPE,
-):
-    register_rule(
-        WriteRule(
-            id=f"authz-seed-builtin-roles-{_seed_type}",
-            resource_type=_seed_type,
-            check=_seed,
-            status=500,
-            code="InternalServerError",
-            citation="https://learn.microsoft.com/azure/role-based-access-control/built-in-roles",
-        )
-    )
+# The built-in role definitions exist in every tenant and subscription before anything is
+# deployed (https://learn.microsoft.com/azure/role-based-access-control/built-in-roles): the
+# core's seeding hook stores the tenant-scoped ones at start and the subscription-scoped ones
+# before the first request that names a subscription.
+register_seed("authz-builtin-role-definitions", seed_role_definitions)
 
 
 def _principal_not_found(principal_id: str) -> ArmError:
@@ -222,7 +203,6 @@ class RoleAssignments(ResourceType):
     unchecked_reference_paths = ("properties.roleDefinitionId",)
 
     def validate(self, ctx: WriteContext) -> None:
-        seed_role_definitions(ctx.store, ctx.rid.subscription)
         props = ctx.props
         principal = str(props.get("principalId") or "")
         ptype = str(props.get("principalType") or "")

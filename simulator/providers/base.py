@@ -47,6 +47,10 @@ __all__ = [
     "load_providers",
     "register",
     "register_rule",
+    "register_seed",
+    "register_view_hook",
+    "seed_hooks",
+    "view_hooks_for",
     "write_rules_for",
 ]
 
@@ -318,6 +322,9 @@ class Settings:
     time_scale: float = 0.002
     principal_delay_s: float = 20.0  # real-world seconds (multiply by time_scale for wall time)
     seed: int = 0
+    #: lower-cased object ids of principals the simulator did not create (users, groups, service
+    #: principals of the tenant) that role assignments may name: ``Simulator(known_principals=...)``
+    known_principals: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -361,7 +368,8 @@ class Store(Protocol):
         """Remove a resource with its children and extension resources, synchronously."""
 
     def now(self) -> float:
-        """Wall-clock time (``time.monotonic()``) used for operation timing."""
+        """Wall-clock time (``time.time()``) used for operation timing and principal creation
+        times; wall-clock so that both survive a restart of a persistent simulator."""
 
     def new_guid(self) -> str:
         """A new GUID (deterministic for a given seed)."""
@@ -495,6 +503,48 @@ def delete_rules_for(type_name: str) -> list[DeleteRule]:
 
 def all_rules() -> list[WriteRule | DeleteRule]:
     return [*_WRITE_RULES, *_DELETE_RULES]
+
+
+# --------------------------------------------------------------------------- seeding and view hooks
+
+#: ``fn(store, subscription)``: store what Azure has before any request (built-in role
+#: definitions, ...). Called with ``None`` when the simulator starts or is reset, then once per
+#: subscription, before the first request naming it is handled. Must be idempotent (a restored
+#: snapshot already holds what an earlier run seeded).
+SeedHook = Callable[["Store", "str | None"], None]
+#: ``fn(store, view)``: mutate the view of a resource of *another module's* type (e.g. the
+#: ``virtualMachine`` back-reference of a NIC, computed by the compute provider).
+ViewHook = Callable[["Store", JSON], None]
+
+_SEEDS: list[tuple[str, SeedHook]] = []
+_VIEW_HOOKS: list[tuple[str, str, ViewHook]] = []
+
+
+def register_seed(name: str, fn: SeedHook) -> None:
+    """Register a start-up seeding hook (see :data:`SeedHook`). ``name`` makes it idempotent."""
+    if any(n == name for n, _ in _SEEDS):
+        return
+    _SEEDS.append((name, fn))
+
+
+def seed_hooks() -> list[SeedHook]:
+    load_providers()
+    return [fn for _, fn in _SEEDS]
+
+
+def register_view_hook(name: str, resource_type: str, fn: ViewHook) -> None:
+    """Run ``fn(store, view)`` on every view (GET, list, PUT response, ``sim.resources()``) of
+    ``resource_type``, after that type's own ``on_read``. For back-references owned by another
+    type: compute them from ``store.referrers(view["id"])`` instead of storing them on the
+    target, so a later PUT of the target cannot drop them."""
+    if any(n == name for n, _, _ in _VIEW_HOOKS):
+        return
+    _VIEW_HOOKS.append((name, resource_type.lower(), fn))
+
+
+def view_hooks_for(type_name: str) -> list[ViewHook]:
+    low = type_name.lower()
+    return [fn for _, t, fn in _VIEW_HOOKS if t == low or t == "*"]
 
 
 # --------------------------------------------------------------------------- resource types

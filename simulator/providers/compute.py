@@ -1,7 +1,8 @@
 """Microsoft.Compute/virtualMachines.
 
 * ``networkProfile.networkInterfaces[].id`` must exist (the core's reference check) and a NIC
-  can belong to one VM only (409 ``NicInUse``); the NIC gets ``virtualMachine: {id}`` back.
+  can belong to one VM only (409 ``NicInUse``); the NIC's view shows ``virtualMachine: {id}``
+  (computed from the VMs by a view hook, not stored on the NIC).
   https://learn.microsoft.com/azure/virtual-network/virtual-network-network-interface-vm#constraints
 * ``osProfile.linuxConfiguration.disablePasswordAuthentication: true`` needs
   ``ssh.publicKeys`` -> 400 ``InvalidParameter`` "Authentication using either SSH or by user
@@ -20,12 +21,14 @@ from __future__ import annotations
 import re
 
 from hubspoke_deploy.simulator.providers.base import (
+    JSON,
     ArmError,
-    DeleteContext,
     ResourceType,
+    Store,
     WriteContext,
     deep_get,
     register,
+    register_view_hook,
 )
 from hubspoke_deploy.simulator.providers.identity import assign_system_identity
 
@@ -87,8 +90,7 @@ class VirtualMachines(ResourceType):
                 "Required parameter 'networkProfile' is missing (null).",
             )
         for nic_id in _nic_ids(ctx.resource):
-            nic = ctx.store.get(nic_id)
-            owner = deep_get(nic, "properties.virtualMachine.id") if nic else None
+            owner = _owner_vm(ctx.store, nic_id)
             if isinstance(owner, str) and owner.lower() != ctx.rid.key:
                 raise ArmError(
                     409,
@@ -110,22 +112,29 @@ class VirtualMachines(ResourceType):
         props["vmId"] = old.get("vmId") or ctx.store.new_guid()
         props["timeCreated"] = old.get("timeCreated") or "2026-01-01T00:00:00.0000000Z"
         assign_system_identity(ctx)
-        # Back-reference on the NICs (and drop it from NICs no longer attached).
-        # The NIC's ``virtualMachine`` is read-only in Microsoft.Network, so it is kept on the
-        # stored NIC itself.
-        new_nics = {n.lower() for n in _nic_ids(ctx.resource)}
-        for nic_id in _nic_ids(ctx.existing or {}):
-            if nic_id.lower() not in new_nics:
-                nic = ctx.store.get(nic_id)
-                if nic is not None:
-                    nic.get("properties", {}).pop("virtualMachine", None)
-        for nic_id in _nic_ids(ctx.resource):
-            nic = ctx.store.get(nic_id)
-            if nic is not None:
-                nic.setdefault("properties", {})["virtualMachine"] = {"id": ctx.resource.get("id", ctx.rid.id)}
+        # The NICs' ``virtualMachine`` back-reference is computed on read (``_nic_view`` below).
 
-    def on_delete(self, ctx: DeleteContext) -> None:
-        for nic_id in _nic_ids(ctx.resource):
-            nic = ctx.store.get(nic_id)
-            if nic is not None and str(deep_get(nic, "properties.virtualMachine.id", "")).lower() == ctx.rid.key:
-                nic.get("properties", {}).pop("virtualMachine", None)
+
+def _owner_vm(store: Store, nic_id: str) -> str | None:
+    """The id of the VM whose networkProfile lists the NIC (None when detached)."""
+    for ref in store.referrers(nic_id):
+        if str(ref.resource.get("type", "")).lower() == VM_TYPE.lower() and ref.path.startswith(
+            "properties.networkProfile.networkInterfaces."
+        ):
+            return str(ref.resource["id"])
+    return None
+
+
+def _nic_view(store: Store, view: JSON) -> None:
+    # A NIC shows the VM it is attached to in the read-only ``virtualMachine`` property
+    # (https://learn.microsoft.com/rest/api/virtualnetwork/network-interfaces/get#networkinterface).
+    # Computed from the VMs, never stored on the NIC: a later NIC PUT (whose body has no
+    # ``virtualMachine``) cannot drop it, and deleting the VM removes it.
+    props = view.setdefault("properties", {})
+    props.pop("virtualMachine", None)
+    owner = _owner_vm(store, str(view.get("id", "")))
+    if owner is not None:
+        props["virtualMachine"] = {"id": owner}
+
+
+register_view_hook("compute-nic-virtualmachine", "Microsoft.Network/networkInterfaces", _nic_view)

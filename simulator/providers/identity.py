@@ -13,8 +13,6 @@ This module also holds the principal directory helpers shared by
 
 from __future__ import annotations
 
-from typing import Any
-
 from hubspoke_deploy.simulator.providers.base import (
     JSON,
     ResourceType,
@@ -78,8 +76,8 @@ def find_principal(store: Store, principal_id: str) -> tuple[bool, float | None]
             for pid, created in _principal_entries(res):
                 if pid.lower() == want:
                     return True, created
-    extra: Any = getattr(store.settings, "known_principals", None)
-    if isinstance(extra, (set, list, tuple, frozenset)) and want in {str(p).lower() for p in extra}:
+    # principals the simulator did not create: ``Simulator(known_principals=...)``
+    if want in store.settings.known_principals:
         return True, None
     return False, None
 

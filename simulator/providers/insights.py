@@ -97,17 +97,6 @@ CATEGORIES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] 
 }
 
 
-class _Reply(ArmError):
-    """A successful answer with a chosen status: the server sends ``body()`` as the response."""
-
-    def __init__(self, status: int, payload: JSON) -> None:
-        super().__init__(status, "", "")
-        self.payload = payload
-
-    def body(self) -> JSON:
-        return self.payload
-
-
 def _entries(value: Any) -> list[dict[str, Any]]:
     return [e for e in value or [] if isinstance(e, dict)] if isinstance(value, list) else []
 
@@ -150,7 +139,6 @@ class DiagnosticSettings(ResourceType):
                 "supported ones are: 'Dedicated', 'AzureDiagnostics'.",
             )
         self._check_categories(target.type, props)
-        self._reply_200_on_create(ctx)
 
     @staticmethod
     def _check_categories(target_type: str, props: JSON) -> None:
@@ -181,19 +169,6 @@ class DiagnosticSettings(ResourceType):
                     "BadRequest",
                     f"Metric category '{cat}' is not supported, supported categories are: '{','.join(metrics)}'",
                 )
-
-    def _reply_200_on_create(self, ctx: WriteContext) -> None:
-        # Azure answers a diagnostic-settings PUT with 200 even when it creates the setting, and
-        # azure-mgmt-monitor 6.0.2 accepts only 200 (a 201 is an error).
-        # https://learn.microsoft.com/rest/api/monitor/diagnostic-settings/create-or-update#response
-        # The core answers creates with 201, so a create is stored here and answered with 200.
-        # Remove once the core has a per-type create status.
-        if ctx.is_create:
-            self.on_write(ctx)
-            ctx.props["provisioningState"] = "Succeeded"
-            ctx.store.put(ctx.resource)
-            view = ctx.store.view(ctx.rid.id)
-            raise _Reply(200, view if view is not None else ctx.resource)
 
     def on_write(self, ctx: WriteContext) -> None:
         # Azure returns the destination type as sent (null when not set).

@@ -1,0 +1,151 @@
+"""Fault storms (issue 9): the engine issue's rates of 429s, 500s, dropped connections and failed
+LROs on ``up`` and on ``down``; and a state blob whose lease is broken underneath a run."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from azure.mgmt.network import NetworkManagementClient
+from azure.storage.blob import BlobLeaseClient, BlobServiceClient
+from hubspoke_deploy.simulator import FaultSpec, Simulator, SimulatorCredential
+
+
+def _support() -> ModuleType:
+    name = "hubspoke_reliability_support"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parent / "_support.py")
+        assert spec is not None and spec.loader is not None
+        sys.modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[name])
+    return sys.modules[name]
+
+
+S = _support()
+SUB = "00000000-0000-0000-0000-000000000001"  # config/examples/sandbox.toml
+RG = "rg-sandbox"
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[Simulator]:
+    with Simulator(time_scale=0.002, seed=23) as s:
+        yield s
+
+
+def _network(sim: Simulator) -> NetworkManagementClient:
+    return NetworkManagementClient(SimulatorCredential(), SUB, base_url=sim.endpoint,
+                                   credential_scopes=["https://management.azure.com/.default"],
+                                   connection_verify=sim.ca_path, polling_interval=0.01)
+
+
+def test_up_and_down_under_a_fault_storm(sim: Simulator, tmp_path: Path, report: Callable[[str], None]) -> None:
+    sim.reset()
+    sim.set_faults(FaultSpec())
+    preexisting = {r["id"] for r in sim.resources()}
+    env = S.cli_env(sim, tmp_path / "state.json")
+    sim.set_faults(FaultSpec.parse(S.STORM))
+    up = S.run_cli(env, "up", "--yes")
+    injected_up = dict(sim.stats()["injected"])
+    sim.set_faults(FaultSpec())
+    assert up.returncode == 0, S.tail(up.stderr)
+    assert sum(injected_up.values()) > 0, injected_up
+    retries = sum(1 for line in up.stderr.splitlines() if '"event": "retry"' in line)
+    doc = S.read_doc(tmp_path / "state.json")
+    assert doc is not None and all(r["status"] == "succeeded" for r in doc["steps"].values())
+    assert S.orphans(sim, doc, preexisting) == []
+    sim.reset_stats()
+    again = S.run_cli(env, "up", "--yes")
+    assert again.returncode == 0, S.tail(again.stderr)
+    noop_writes = sum(sim.stats()["methods"].get(m, 0) for m in S.WRITE_METHODS)
+    assert noop_writes == 0  # the storm left nothing half-done
+
+    # foreign resources the deployment does not own: a public IP in its resource group, and a
+    # subnet someone added to its spoke VNet
+    net = _network(sim)
+    pip = net.public_ip_addresses.begin_create_or_update(
+        RG, "pip-foreign", {"location": "westeurope", "sku": {"name": "Standard"},
+                            "properties": {"publicIPAllocationMethod": "Static"}}).result()
+    vnet = next(r for r in sim.resources() if r["type"].lower() == "microsoft.network/virtualnetworks"
+                and r["name"].endswith("aks"))
+    subnet = net.subnets.begin_create_or_update(RG, vnet["name"], "snet-foreign",
+                                                {"properties": {"addressPrefix": "10.1.200.0/24"}}).result()
+    foreign = [str(pip.id), str(subnet.id)]
+
+    sim.reset_stats()
+    sim.set_faults(FaultSpec.parse(S.STORM))
+    down = S.run_cli(env, "down", "--yes")
+    injected_down = dict(sim.stats()["injected"])
+    sim.set_faults(FaultSpec())
+    remaining = {r["id"].lower() for r in sim.resources()}
+    kept = [rid for rid in foreign if rid.lower() in remaining]
+    report(
+        f"fault storm ({S.STORM}): up converged with {sum(injected_up.values())} injected faults "
+        f"{injected_up}, {retries} step retries, 0 writes on re-run; down exit {down.returncode} with "
+        f"{sum(injected_down.values())} injected faults, {len(kept)}/{len(foreign)} foreign resources kept"
+    )
+    assert down.returncode == 0, S.tail(down.stderr)
+    assert sum(injected_down.values()) > 0
+    assert kept == foreign, f"down deleted foreign resources: {sorted(set(foreign) - set(kept))}"
+    owned_left = [rid for rid in (S.step_ids(doc, status="succeeded")) if rid.lower() in remaining]
+    # what the deployment owns is gone, except the containers of foreign resources (resource group, VNet)
+    assert all(rid.lower() in {f"/subscriptions/{SUB}/resourcegroups/{RG}".lower(), vnet["id"].lower()}
+               for rid in owned_left), owned_left
+
+
+def test_lease_broken_underneath_a_run_stops_it_without_corrupting_state(
+    sim: Simulator, azurite: Any, tmp_path: Path, report: Callable[[str], None]
+) -> None:
+    sim.reset()
+    sim.set_faults(FaultSpec())
+    container = "rel" + uuid.uuid4().hex[:16]
+    env = S.cli_env(sim, None, HUBSPOKE_STATE_BACKEND="blob", HUBSPOKE_STATE_CONNECTION_STRING_ENV="AZURITE_CONN",
+                    AZURITE_CONN=azurite.connection_string, HUBSPOKE_STATE_CONTAINER=container,
+                    HUBSPOKE_STATE_LEASE_SECONDS="15")
+    blob = BlobServiceClient.from_connection_string(azurite.connection_string).get_blob_client(
+        container, "sandbox.state.json")
+
+    def succeeded_steps() -> int:
+        try:
+            raw = blob.download_blob().readall()
+        except Exception:
+            return 0
+        if not raw:
+            return 0
+        return sum(1 for r in json.loads(raw).get("steps", {}).values() if r.get("status") == "succeeded")
+
+    proc = S.spawn_cli(env, "up", "--yes")
+    try:
+        assert S.wait_for(lambda: succeeded_steps() >= 5 or proc.poll() is not None, timeout=60)
+        assert proc.poll() is None, "the run finished before the lease could be broken"
+        BlobLeaseClient(blob).break_lease(lease_break_period=0)
+        at_break = blob.download_blob().readall()
+        broke_at = time.monotonic()
+        _out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    stopped_after = time.monotonic() - broke_at
+    after = blob.download_blob().readall()
+    steps_at_break = sum(1 for r in json.loads(at_break)["steps"].values() if r.get("status") == "succeeded")
+    assert proc.returncode == 1, S.tail(err)
+    assert "state changed underneath this run" in err, S.tail(err)
+    assert after == at_break  # not one write after the lease was broken
+    json.loads(after)  # and what is there is a whole document
+
+    resumed = S.run_cli(env, "up", "--yes")
+    assert resumed.returncode == 0, S.tail(resumed.stderr)
+    final = json.loads(blob.download_blob().readall())
+    assert all(r["status"] == "succeeded" for r in final["steps"].values())
+    report(
+        f"lease broken: run stopped {stopped_after:.1f}s after the break with exit 1, 0 state writes after it "
+        f"({steps_at_break} steps succeeded before), resume converged ({len(final['steps'])} steps)"
+    )
