@@ -484,7 +484,8 @@ class Engine:
         outputs = redact(step.outputs(observed))
         with self._outputs_lock:
             self._outputs[step.key] = outputs
-        created = bool(rec.get("created")) or result["action"] == Action.CREATE.value
+        # the record as it is now: an earlier attempt of this step may have created the resource
+        created = bool(self.checkpoint.record(step.key).get("created")) or result["action"] == Action.CREATE.value
         self.checkpoint.update(
             step.key,
             status=SUCCEEDED,
@@ -558,7 +559,7 @@ class Engine:
             tagged = _tagged(observed, self.deployment_tags)
             return {"observed": observed, "action": action.value, "changes": [], "tagged": tagged}
         self.checkpoint.update(step.key, status=RUNNING, resource_id=step.resource_id(), started_at=now(),
-                               created=bool(rec.get("created")) or observed is None)
+                               created=bool(self.checkpoint.record(step.key).get("created")) or observed is None)
         self.emit("step_applying", step=step.key, action=action.value)
         with self.locks.hold(step.lock_keys()):
             if action == Action.REPLACE:
@@ -638,7 +639,7 @@ class Engine:
         """Whether ``down`` may delete the resource, and why not."""
         rec = self.checkpoint.record(step.key)
         # A child created with its parent (an agent pool in the cluster's PUT) is owned with it.
-        if not rec.get("created") and not self.owned_ids().owns(step.resource_id()):
+        if not rec.get("created") and not self.owned_ids().owns_parent_of(step.resource_id()):
             return False, "not created by this deployment (pre-existing or adopted)"
         if observed is not None and step_has_tags(step) and not _tagged(observed, self.deployment_tags):
             return False, "does not carry this deployment's ownership tags"

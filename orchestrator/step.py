@@ -37,12 +37,16 @@ class OwnedIds:
         self.ids = {i.lower().rstrip("/") for i in ids}
 
     def owns(self, resource_id: str) -> bool:
-        """True for an owned resource or anything inside one (child, ip configuration...).
+        """True only for an id this deployment recorded as created: a subnet someone else
+        added to our VNet, or anything put into our resource group, is not ours."""
+        return resource_id.lower().rstrip("/") in self.ids
 
-        Containers (subscriptions, resource groups) own only themselves: what someone else
-        puts into our resource group is not ours."""
-        rid = resource_id.lower().rstrip("/")
-        return any(rid == i or ("/providers/" in i and rid.startswith(i + "/")) for i in self.ids)
+    def owns_parent_of(self, resource_id: str) -> bool:
+        """True when the resource's parent is ours (a child created inside the parent's own
+        PUT, like an agent pool in the cluster's)."""
+        parts = resource_id.rstrip("/").split("/")
+        return len(parts) > 10 and self.owns("/".join(parts[:-2]))
+
 
 # Typical real-world durations (seconds) of a create, used for the critical-path
 # priority of the scheduler and for per-type timeouts. Measured values from

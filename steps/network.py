@@ -260,6 +260,11 @@ class PublicIpStep(DeploymentStep):
             extra["zones"] = self.zones
         return self.top(config, properties, **extra)
 
+    def delete_blockers(self, ctx: StepContext, observed: Spec, owned: OwnedIds) -> list[str]:
+        """Attached to something this deployment does not own (PublicIPAddressCannotBeDeleted)."""
+        user = str((props(observed).get("ipConfiguration") or {}).get("id", ""))
+        return [top_level_id(user)] if user and not owned.owns(top_level_id(user)) else []
+
     def outputs(self, observed: Spec) -> Outputs:
         return out(observed, ip_address=props(observed).get("ipAddress"))
 
