@@ -49,6 +49,7 @@ from hubspoke_deploy.orchestrator.lro import LroRunner
 from hubspoke_deploy.orchestrator.redact import redact, redact_text
 from hubspoke_deploy.orchestrator.retry import RetryPolicy, error_code, error_message
 from hubspoke_deploy.orchestrator.step import Outputs, OwnedIds, Spec, Step, StepContext
+from hubspoke_deploy.orchestrator.throttle import AdaptiveLimiter
 
 IN_PROGRESS_STATES = {"creating", "updating", "deleting", "accepted", "provisioning", "migrating"}
 
@@ -268,6 +269,8 @@ class EngineOptions:
     lro_timeout_scale: float = 1.0
     lro_timeouts: dict[str, float] = field(default_factory=dict)
     settle_poll_s: float = 0.05
+    # AIMD on ARM's 429s (orchestrator.throttle); False keeps a fixed pool of `parallelism`.
+    adaptive: bool = True
 
 
 class Engine:
@@ -284,6 +287,7 @@ class Engine:
         on_event: EventCallback | None = None,
         cancel: threading.Event | None = None,
         deployment_tags: Mapping[str, str] | None = None,
+        limiter: AdaptiveLimiter | None = None,
     ) -> None:
         self.config = config
         self.steps = build_graph(steps)
@@ -296,6 +300,7 @@ class Engine:
         self.cancel = cancel or threading.Event()
         self.locks = ParentLocks()
         self.deployment_tags = dict(deployment_tags or {})
+        self.limiter = limiter
         self.priority = critical_path(self.steps)
         self._outputs: dict[str, Outputs] = {}
         self._outputs_lock = threading.Lock()
@@ -388,6 +393,17 @@ class Engine:
         return outcomes
 
     def _guarded(self, run: Callable[[Step], StepOutcome], step: Step) -> StepOutcome:
+        limiter = self.limiter
+        if limiter is not None:
+            limiter.acquire(self.cancel)
+        throttled_before = limiter.throttled if limiter is not None else 0
+        try:
+            return self._guarded_run(run, step)
+        finally:
+            if limiter is not None:
+                limiter.release(clean=limiter.throttled == throttled_before)
+
+    def _guarded_run(self, run: Callable[[Step], StepOutcome], step: Step) -> StepOutcome:
         start = time.monotonic()
         self.emit("step_started", step=step.key, resource_id=step.resource_id())
         try:

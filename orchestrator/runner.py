@@ -22,6 +22,7 @@ from hubspoke_deploy.orchestrator.clients import Clients, RetrySettings
 from hubspoke_deploy.orchestrator.engine import Engine, EngineOptions, EventCallback
 from hubspoke_deploy.orchestrator.retry import RetryPolicy
 from hubspoke_deploy.orchestrator.step import Step
+from hubspoke_deploy.orchestrator.throttle import AdaptiveLimiter
 
 ARM_SCOPE = "https://management.azure.com/.default"
 
@@ -151,7 +152,10 @@ def open_session(
         assert endpoint is not None
         fast = is_loopback_url(endpoint)
         cred = credential if credential is not None else make_credential(cfg, endpoint, env)
+        opts = options or EngineOptions()
+        limiter = AdaptiveLimiter(opts.parallelism) if opts.adaptive else None
         clients = Clients(
+            extra={"raw_response_hook": limiter.observe} if limiter is not None else {},
             credential=cred,
             subscription_id=cfg.subscription_id,
             base_url=endpoint,
@@ -162,7 +166,6 @@ def open_session(
             # short on a loopback endpoint (the simulator compresses time).
             polling_interval=0.05 if fast else None,
         )
-        opts = options or EngineOptions()
         if opts.retry is None:
             opts.retry = (
                 RetryPolicy(attempts=12, total_seconds=120.0, base_delay=0.05, max_delay=1.0, delay_scale=0.01)
@@ -186,6 +189,7 @@ def open_session(
             engine = Engine(
                 cfg, steps, clients, checkpoint, options=opts, on_event=on_event, cancel=cancel,
                 deployment_tags={"deployment": cfg.name, "managed-by": "hubspoke-deploy"},
+                limiter=limiter,
             )
             engine.run_id = run_id
             yield Session(cfg, engine, checkpoint, store, clients, sim)

@@ -314,24 +314,27 @@ def bench_scale(sim: Simulator, tmp: Path, ts: float, spokes: list[int], figures
 def bench_throttle(sim: Simulator, tmp: Path, n: int, figures: dict[str, Any], rows: list[list[str]]) -> None:
     """ARM's token buckets on (writes 200, refill 10/s): default concurrency vs a lower fixed one."""
     out: dict[str, Any] = {}
-    for par in (32, 8):
+    for label, par, adaptive in (("fixed-32", 32, False), ("adaptive-32", 32, True), ("fixed-8", 8, False)):
         sim.reset()
         sim.set_faults(FaultSpec(throttle=True))
-        cfg = load(with_spokes(n), sim, tmp / f"throttle-{par}.json")
+        cfg = load(with_spokes(n), sim, tmp / f"throttle-{label}.json")
         events: list[dict[str, Any]] = []
         def on_event(e: dict[str, Any], events: list[dict[str, Any]] = events) -> None:
             if e.get("event") == "retry":
                 events.append(e)  # list.append is atomic
 
-        with open_session(cfg, command="up", options=EngineOptions(parallelism=par), on_event=on_event) as s:
+        opts = EngineOptions(parallelism=par, adaptive=adaptive)
+        with open_session(cfg, command="up", options=opts, on_event=on_event) as s:
             result = s.engine.up()
+            limiter = s.engine.limiter.stats() if s.engine.limiter is not None else {}
         sim.set_faults(FaultSpec())
         r = requests(sim)
-        out[str(par)] = {"status": result.status.value, "wall_s": round(result.duration_s, 3),
-                         "throttled_429": r["throttled"], "requests": r["total"], "step_retries": len(events),
-                         "writes": writes(r)}
-        o = out[str(par)]
-        rows.append([f"throttled, {n} spokes, parallelism {par}", f"{o['requests']} requests, {o['writes']} writes",
+        out[label] = {"status": result.status.value, "wall_s": round(result.duration_s, 3),
+                      "throttled_429": r["throttled"], "requests": r["total"], "step_retries": len(events),
+                      "writes": writes(r), "limiter": limiter}
+        o = out[label]
+        rows.append([f"throttled, {n} spokes, {label}" + (f" (limit fell to {limiter['lowest']})" if limiter else ""),
+                     f"{o['requests']} requests, {o['writes']} writes",
                      f"{o['status']} in {o['wall_s']:.2f}s, {o['throttled_429']} answered 429, "
                      f"{o['step_retries']} step retries"])
     figures["throttle"] = out
