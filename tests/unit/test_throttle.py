@@ -27,7 +27,7 @@ def test_429_halves_once_per_cooldown_and_success_grows_back() -> None:
         lim.on_throttled()
         time.sleep(0.06)
     assert lim.limit == 2  # never below the floor
-    for _ in range(200):
+    for _ in range(400):
         lim.acquire()
         lim.release(clean=True)
     assert lim.limit == 32 and lim.lowest == 2
