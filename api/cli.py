@@ -101,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--faults", default=None)
     s.add_argument("--seed", type=int, default=None)
     s.add_argument("--request-log", default=None)
+    s.add_argument("--state-file", default=None, help="keep the simulated Azure in this file across restarts")
+    s.add_argument("--known-principal", action="append", default=None,
+                   help="object id of a principal (user, group) role assignments may name; repeatable")
     return parser
 
 
@@ -262,9 +265,12 @@ def _run(args: argparse.Namespace, pr: _Printer) -> int:
 
         argv = ["--port", str(args.port)]
         for flag, value in (("--time-scale", args.time_scale), ("--faults", args.faults),
-                            ("--seed", args.seed), ("--request-log", args.request_log)):
+                            ("--seed", args.seed), ("--request-log", args.request_log),
+                            ("--state-file", args.state_file)):
             if value is not None:
                 argv += [flag, str(value)]
+        for principal in args.known_principal or []:
+            argv += ["--known-principal", principal]
         return int(sim_main(argv))
     cfg = _load(args)
     if cmd == "validate":

@@ -139,6 +139,8 @@ class DeploymentFailed(HubspokeError):
 
     def __init__(self, message: str, failures: list[StepFailed] | None = None) -> None:
         self.failures = list(failures or [])
+        #: the library's RunResult of the failed run (set by ``hubspoke_deploy.up``/``down``)
+        self.result: Any = None
         super().__init__(message)
 
 
@@ -146,3 +148,8 @@ class Interrupted(HubspokeError):
     """The run was interrupted by SIGINT/SIGTERM; in-flight operations were checkpointed."""
 
     exit_code = EXIT_INTERRUPTED
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)
+        #: the library's RunResult of the interrupted run, when there is one
+        self.result: Any = None

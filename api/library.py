@@ -392,7 +392,7 @@ def _raise_for(result: RunResult, raise_on_failure: bool) -> None:
         return
     if result.status == RunStatus.INTERRUPTED:
         err_i = Interrupted(f"{result.command} interrupted; run it again to resume")
-        err_i.result = result  # type: ignore[attr-defined]
+        err_i.result = result
         raise err_i
     if result.status == RunStatus.FAILED:
         failed = [s.error for s in result.failures if s.error is not None]
@@ -403,7 +403,7 @@ def _raise_for(result: RunResult, raise_on_failure: bool) -> None:
             "Fix the cause and run the command again to resume.\n  " + "\n  ".join(lines),
             failed,
         )
-        err.result = result  # type: ignore[attr-defined]
+        err.result = result
         raise err
 
 
