@@ -94,7 +94,7 @@ def iter_sections(
 def config_reference_markdown() -> str:
     """The configuration reference in Markdown, generated from the model."""
     lines = [
-        "# Configuration reference",
+        "## Configuration reference",
         "",
         "One TOML file describes one deployment. Unknown keys are errors. Defaults follow Microsoft's article",
         '"Use Azure Firewall to help protect an AKS cluster"; the reasons are in the descriptions.',
@@ -109,9 +109,9 @@ def config_reference_markdown() -> str:
     for path, model, is_array in iter_sections():
         if path:
             header = f"[[{path}]]" if is_array else f"[{path}]"
-            lines += [f"## `{header}`", ""]
+            lines += [f"### `{header}`", ""]
         else:
-            lines += ["## Top level", ""]
+            lines += ["### Top level", ""]
         doc = (model.__doc__ or "").strip().splitlines()
         if doc:
             lines += [doc[0], ""]
