@@ -124,6 +124,29 @@ class _Printer:
         self.out(json.dumps(value, indent=2, sort_keys=False, default=str))
 
 
+class _LogSink:
+    """stderr for log lines; above the live progress view while one is shown (so the two
+    do not overwrite each other on a terminal)."""
+
+    def __init__(self) -> None:
+        self.console: Any = None
+
+    def write(self, text: str) -> int:
+        if self.console is not None:
+            if text.strip():  # print() sends the newline in a write of its own
+                self.console.print(text.rstrip("\n"), markup=False, highlight=False, soft_wrap=True)
+        else:
+            sys.stderr.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        if self.console is None:
+            sys.stderr.flush()
+
+
+_LOG_SINK = _LogSink()
+
+
 def _configure_logging(args: argparse.Namespace) -> Any:
     import logging
 
@@ -143,7 +166,7 @@ def _configure_logging(args: argparse.Namespace) -> Any:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_LOG_SINK),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
     return structlog.get_logger("hubspoke_deploy")
@@ -202,6 +225,7 @@ class _Progress:
 
             self.live = Live(self._render(), console=Console(stderr=True), refresh_per_second=4, transient=True)
             self.live.start()
+            _LOG_SINK.console = self.live.console
 
     def _render(self) -> Any:
         from rich.text import Text
@@ -239,6 +263,7 @@ class _Progress:
 
     def stop(self) -> None:
         if self.live is not None:
+            _LOG_SINK.console = None
             self.live.stop()
 
 
