@@ -550,15 +550,7 @@ class Engine:
             action = Action.CREATE
             changes = [Change("(resource)", None, "create")]
         else:
-            changes = step.diff(spec, observed)
-            if _state(observed) == "failed":
-                changes.append(Change("properties.provisioningState", "Failed", "Succeeded"))
-            if any(c.replace for c in changes):
-                action = Action.REPLACE
-            elif changes:
-                action = Action.UPDATE
-            else:
-                action = Action.NOOP
+            action, changes = classify(step, spec, observed)
         if action == Action.REPLACE and not self.options.allow_replace:
             paths = ", ".join(c.path for c in changes if c.replace)
             raise ReplacementRefused(
@@ -624,15 +616,7 @@ class Engine:
                 outputs[k] = _UnknownOutputs()
                 continue
             outputs[k] = step.outputs(obs)
-            changes = step.diff(spec, obs)
-            if _state(obs) == "failed":
-                changes.append(Change("properties.provisioningState", "Failed", "Succeeded"))
-            if any(c.replace for c in changes):
-                action = Action.REPLACE
-            elif changes:
-                action = Action.UPDATE
-            else:
-                action = Action.NOOP
+            action, changes = classify(step, spec, obs)
             entries.append(PlanEntry(k, step.resource_id(), action, changes, drift=bool(changes)))
         if refresh_only:
             for e in entries:
@@ -750,6 +734,16 @@ class Engine:
         self.checkpoint.update(step.key, status=DELETED, finished_at=now(), outputs={}, clear=("lro",))
         return StepOutcome(step.key, DELETED, Action.DELETE.value, changed=True, attempts=attempts,
                            resource_id=rid, note=note)
+
+
+def classify(step: Step, spec: Spec, observed: Spec) -> tuple[Action, list[Change]]:
+    """What an existing resource needs: its diff, plus a repair when Azure left it Failed."""
+    changes = step.diff(spec, observed)
+    if _state(observed) == "failed":
+        changes.append(Change("properties.provisioningState", "Failed", "Succeeded"))
+    if any(c.replace for c in changes):
+        return Action.REPLACE, changes
+    return (Action.UPDATE if changes else Action.NOOP), changes
 
 
 def step_has_tags(step: Step) -> bool:

@@ -232,3 +232,32 @@ def test_timings_are_recorded(sim: Simulator, cfg: Any) -> None:
     start = time.monotonic()
     result = run_up(cfg, net_steps(cfg))
     assert all(0 <= o.duration_s <= time.monotonic() - start for o in result.outcomes.values())
+
+
+def test_failed_provisioning_state_is_drift_that_up_repairs(sim: Simulator, cfg: Any) -> None:
+    """Terraform does not notice a resource Azure left in provisioningState Failed; we repair it."""
+    from hubspoke_deploy.orchestrator.clients import Clients, to_json
+    from hubspoke_deploy.simulator import SimulatorCredential
+
+    steps = net_steps(cfg)
+    assert run_up(cfg, steps).status == RunStatus.SUCCEEDED
+    net = Clients(SimulatorCredential(), cfg.subscription_id, sim.endpoint, "https://management.azure.com/.default",
+                  connection_verify=sim.ca_path, polling_interval=0.01).get("network")
+    pip = to_json(net.public_ip_addresses.get(cfg.resource_group, "pip-fw-1"))
+    sim.set_faults(FaultSpec.parse("lrofail=1.0"))
+    with pytest.raises(Exception, match="RetryableError|retry"):
+        net.public_ip_addresses.begin_create_or_update(cfg.resource_group, "pip-fw-1", {
+            "location": pip["location"], "sku": pip["sku"], "zones": pip.get("zones"), "tags": pip.get("tags"),
+            "properties": {"publicIPAllocationMethod": "Static", "publicIPAddressVersion": "IPv4"}}).result()
+    sim.set_faults(FaultSpec())
+    assert sim.get_resource(pip["id"])["properties"]["provisioningState"] == "Failed"  # type: ignore[index]
+    with open_session(cfg, command="plan", steps=steps, lock=False) as session:
+        plan = session.engine.plan()
+    entry = next(e for e in plan.entries if e.key == keys.firewall_pip(1))
+    assert entry.action.value == "update"
+    assert [c.path for c in entry.changes] == ["properties.provisioningState"]
+    assert [e.key for e in plan.entries if e.action.value != "no-op"] == [keys.firewall_pip(1)]
+    sim.reset_stats()
+    result = run_up(cfg, steps)
+    assert [k for k, o in result.outcomes.items() if o.changed] == [keys.firewall_pip(1)]
+    assert sim.get_resource(pip["id"])["properties"]["provisioningState"] == "Succeeded"  # type: ignore[index]
