@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from hubspoke_deploy.simulator import Simulator
 
 REPO = Path(__file__).resolve().parents[2]

@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from hubspoke_deploy.config import load_config
 from hubspoke_deploy.orchestrator.runner import open_session
 from hubspoke_deploy.simulator import Simulator

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from hubspoke_deploy.config import load_config
 from hubspoke_deploy.simulator import Simulator
 

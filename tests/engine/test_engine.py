@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from hubspoke_deploy.errors import ConfigError, StateCorrupt
 from hubspoke_deploy.orchestrator.engine import EngineOptions, ParentLocks, RunStatus
 from hubspoke_deploy.orchestrator.runner import open_session
@@ -188,9 +187,8 @@ def test_graph_errors_are_reported_at_build_time(cfg: Any) -> None:
             pass
     a = PublicIpStep("cycle.a", cfg, "a", requires=("cycle.b",))
     b = PublicIpStep("cycle.b", cfg, "b", requires=("cycle.a",))
-    with pytest.raises(ConfigError, match="dependency cycle"):
-        with open_session(cfg, command="up", steps=[a, b]):
-            pass
+    with pytest.raises(ConfigError, match="dependency cycle"), open_session(cfg, command="up", steps=[a, b]):
+        pass
 
 
 def test_corrupt_state_is_a_clear_error_and_left_untouched(sim: Simulator, cfg: Any) -> None:

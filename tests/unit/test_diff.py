@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from hubspoke_deploy.orchestrator.diff import UNKNOWN, diff
 
 SUB = "/subscriptions/00000000-0000-0000-0000-000000000001"

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 import structlog
-
 from hubspoke_deploy.orchestrator.redact import find_secrets, redact, structlog_processor
 from hubspoke_deploy.orchestrator.retry import RetryPolicy, is_retryable, retry_after_seconds
 
