@@ -259,3 +259,34 @@ def test_failed_provisioning_state_is_drift_that_up_repairs(sim: Simulator, cfg:
     result = run_up(cfg, steps)
     assert [k for k, o in result.outcomes.items() if o.changed] == [keys.firewall_pip(1)]
     assert sim.get_resource(pip["id"])["properties"]["provisioningState"] == "Succeeded"  # type: ignore[index]
+
+
+def test_unusable_continuation_token_falls_back_to_polling_the_resource(
+    cfg: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A token that no longer works (expired, or from an older SDK) is not a reason to send the
+    write again: the resource itself is polled until it settles."""
+    with Simulator(time_scale=0.3) as slow:
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", slow.ca_path)
+        env = {"HUBSPOKE_AZURE_ENDPOINT": slow.endpoint, "HUBSPOKE_STATE_PATH": str(tmp_path / "s.json")}
+        from hubspoke_deploy.config import load_config
+
+        c = load_config(Path(__file__).resolve().parents[2] / "config/examples/sandbox.toml", env=env)
+        steps: list[Step] = [foundation_steps(c)[0], PublicIpStep("pip.slow", c, "pip-slow", requires=(keys.RG,))]
+        cancel = threading.Event()
+
+        def on_event(e: dict[str, Any]) -> None:
+            if e["event"] == "step_applying" and e["step"] == "pip.slow":
+                threading.Timer(0.3, cancel.set).start()
+
+        assert run_up(c, steps, cancel=cancel, on_event=on_event).status == RunStatus.INTERRUPTED
+        path = tmp_path / "s.json"
+        doc = json.loads(path.read_text())
+        doc["steps"]["pip.slow"]["lro"]["token"] = "bm90IGEgdG9rZW4="  # "not a token"
+        path.write_text(json.dumps(doc))
+        puts = slow.stats()["methods"].get("PUT", 0)
+        result = run_up(c, steps)
+        assert result.status == RunStatus.SUCCEEDED
+        assert slow.stats()["methods"].get("PUT", 0) == puts
+        pip = slow.get_resource(result.outcomes["pip.slow"].resource_id or "")
+        assert pip is not None and pip["properties"]["provisioningState"] == "Succeeded"
