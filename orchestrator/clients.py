@@ -52,14 +52,35 @@ class Clients:
     extra: Mapping[str, Any] = field(default_factory=dict)
     _cache: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _locks: dict[str, threading.Lock] = field(default_factory=dict, init=False, repr=False)
 
     def get(self, name: str) -> Any:
+        client = self._cache.get(name)
+        if client is not None:
+            return client
         with self._lock:
+            lock = self._locks.setdefault(name, threading.Lock())
+        with lock:  # one lock per SDK: building the network client never waits for storage's
             client = self._cache.get(name)
             if client is None:
                 client = self._build(name)
                 self._cache[name] = client
             return client
+
+    def prewarm(self, names: list[str]) -> threading.Thread:
+        """Import and build SDK clients in the background, in the given order (the ones the
+        critical path needs first). Importing azure-mgmt-network alone takes ~0.4 s."""
+
+        def run() -> None:
+            for name in names:
+                try:
+                    self.get(name)
+                except Exception:
+                    return
+
+        thread = threading.Thread(target=run, name="sdk-prewarm", daemon=True)
+        thread.start()
+        return thread
 
     def _build(self, name: str) -> Any:
         try:

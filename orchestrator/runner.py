@@ -192,6 +192,13 @@ def open_session(
                 limiter=limiter,
             )
             engine.run_id = run_id
+            # SDK clients in the order the critical path needs them, built while the first steps run
+            by_need: dict[str, float] = {}
+            for key, step in engine.steps.items():
+                name = getattr(step, "client", "")
+                if name:
+                    by_need[name] = max(by_need.get(name, 0.0), engine.priority.get(key, 0.0))
+            clients.prewarm(sorted(by_need, key=lambda n: -by_need[n]))
             yield Session(cfg, engine, checkpoint, store, clients, sim)
         finally:
             if lock:
