@@ -60,7 +60,9 @@ def test_state_survives_restart_with_guids_and_port(tmp_path: Path, sim_client: 
 
 def test_operation_in_flight_resumes_after_a_kill(tmp_path: Path, sim_client: Any) -> None:
     live, killed = tmp_path / "live.json", tmp_path / "killed.json"
-    s1 = Simulator(time_scale=0.004, state_file=live).start()  # a VNet create takes ~0.12 s
+    # a VNet create takes ~1.2 s: long enough that the copy below is taken mid-operation even
+    # on a loaded machine (the SDK's poller runs in the background from the first response)
+    s1 = Simulator(time_scale=0.04, state_file=live).start()
     try:
         sim_client(s1, ResourceManagementClient).resource_groups.create_or_update("rg1", {"location": LOCATION})
         net = sim_client(s1, NetworkManagementClient)
@@ -73,7 +75,7 @@ def test_operation_in_flight_resumes_after_a_kill(tmp_path: Path, sim_client: An
         poller.result()
     finally:
         s1.stop()
-    with Simulator(time_scale=0.004, state_file=killed) as s2:
+    with Simulator(time_scale=0.04, state_file=killed) as s2:
         assert s2.port == s1.port
         net2 = sim_client(s2, NetworkManagementClient)
         # re-attach with the token saved before the "kill": the operation completes on schedule
