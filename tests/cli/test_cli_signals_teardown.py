@@ -83,7 +83,6 @@ def _sigint_then_resume(sim: Simulator, tmp_path: Path) -> None:
     in_flight = {k for k, rec in doc["steps"].items() if rec.get("lro")}
     assert in_flight, "an interrupted run keeps its in-flight operations in the checkpoint"
     assert doc["runs"][-1]["status"] == "interrupted"
-    puts_before = {k: 0 for k in in_flight}
     status = subprocess.run([*CLI, "status", "--output", "json", "--config", str(SANDBOX)], env=env, cwd=REPO,
                             capture_output=True, text=True, timeout=60)
     assert status.returncode == 0
