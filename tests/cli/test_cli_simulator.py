@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 from azure.mgmt.resource.resources import ResourceManagementClient
-
 from hubspoke_deploy.simulator import SimulatorCredential
 
 SUB = "00000000-0000-0000-0000-0000000000aa"
