@@ -341,9 +341,7 @@ def _run(args: argparse.Namespace, pr: _Printer) -> int:
                 pr.out(f"{k}: {v if not isinstance(v, (dict, list)) else json.dumps(v)}")
         return EXIT_OK
     if cmd == "unlock":
-        from hubspoke_deploy.orchestrator.stores import open_store
-
-        store = open_store(cfg.state, cfg.name, None if cfg.state.backend == "file" else lib._cred(cfg), os.environ)
+        store = lib._open_store(cfg)
         holder = store.holder()
         if not holder:
             pr.out("state is not locked")

@@ -583,26 +583,32 @@ class Engine:
         return {"observed": new, "action": action.value, "changes": changes, "tagged": tagged}
 
     # -- plan ---------------------------------------------------------------------
-    def plan(self, *, refresh_only: bool = False) -> Plan:
-        """Read every resource (in parallel) and compare with the desired state."""
+    def _read_all(self, wanted: Callable[[Step], bool] = lambda _step: True) -> dict[str, Spec | None]:
+        """Read the resources of the wanted steps in parallel (no progress events); others map to None."""
         observed: dict[str, Spec | None] = {}
 
         def read(step: Step) -> StepOutcome:
-            ctx = self._ctx(step)
-            obs = self.retry.call(lambda: step.read(ctx))
-            observed[step.key] = obs
+            if wanted(step):
+                ctx = self._ctx(step)
+                observed[step.key] = self.retry.call(lambda: step.read(ctx))
+            else:
+                observed[step.key] = None
             return StepOutcome(step.key, SUCCEEDED)
 
-        saved_cancel, saved_cb = self.cancel, self.on_event
+        saved_cb = self.on_event
         self.on_event = None
         try:
-            outcomes = self._schedule(read, command="plan") if self.steps else {}
+            outcomes = self._schedule(read, command="plan")
         finally:
             self.on_event = saved_cb
-            self.cancel = saved_cancel
         failures = [o.error for o in outcomes.values() if o.status == FAILED and o.error]
         if failures:
             raise failures[0]
+        return observed
+
+    def plan(self, *, refresh_only: bool = False) -> Plan:
+        """Read every resource (in parallel) and compare with the desired state."""
+        observed = self._read_all()
         entries: list[PlanEntry] = []
         outputs: dict[str, Outputs] = {}
         order = TopologicalSorter({k: set(s.requires) for k, s in self.steps.items()}).static_order()
@@ -635,53 +641,35 @@ class Engine:
             if rec.get("created") and rec.get("resource_id")
         })
 
-    def ownership(self, step: Step, observed: Spec | None) -> tuple[bool, str | None]:
-        """Whether ``down`` may delete the resource, and why not."""
+    def deletable(self, step: Step, ctx: StepContext, observed: Spec, owned: OwnedIds) -> tuple[bool, str | None]:
+        """Whether ``down`` may delete the resource, and why not: it must be ours (created by this
+        deployment and tagged as such) and used by nothing we do not own."""
         rec = self.checkpoint.record(step.key)
         # A child created with its parent (an agent pool in the cluster's PUT) is owned with it.
-        if not rec.get("created") and not self.owned_ids().owns_parent_of(step.resource_id()):
+        if not rec.get("created") and not owned.owns_parent_of(step.resource_id()):
             return False, "not created by this deployment (pre-existing or adopted)"
-        if observed is not None and step_has_tags(step) and not _tagged(observed, self.deployment_tags):
+        if step_has_tags(step) and not _tagged(observed, self.deployment_tags):
             return False, "does not carry this deployment's ownership tags"
+        blockers = step.delete_blockers(ctx, observed, owned)
+        if blockers:
+            return False, "in use by resources this deployment does not own: " + ", ".join(blockers[:5])
         return True, None
-
-    def owned(self, step: Step, observed: Spec | None) -> bool:
-        return self.ownership(step, observed)[0]
 
     def plan_destroy(self) -> Plan:
         """What ``down`` would delete and keep, read from Azure (reads run in parallel)."""
-        observed: dict[str, Spec | None] = {}
-        retry = self.retry
 
-        def read(step: Step) -> StepOutcome:
+        def recorded(step: Step) -> bool:
             rec = self.checkpoint.record(step.key)
-            if rec.get("status") in (None, "pending") and not rec.get("created"):
-                observed[step.key] = None
-            else:
-                ctx = self._ctx(step)
-                observed[step.key] = retry.call(lambda: step.read(ctx))
-            return StepOutcome(step.key, SUCCEEDED)
+            return rec.get("status") not in (None, "pending") or bool(rec.get("created"))
 
-        saved_cb = self.on_event
-        self.on_event = None
-        try:
-            outcomes = self._schedule(read, command="plan")
-        finally:
-            self.on_event = saved_cb
-        failures = [o.error for o in outcomes.values() if o.status == FAILED and o.error]
-        if failures:
-            raise failures[0]
-        owned_ids = self.owned_ids()
+        observed = self._read_all(recorded)
+        owned = self.owned_ids()
         entries: list[PlanEntry] = []
         for k in _reverse_order(self.steps):
             step, obs = self.steps[k], observed.get(k)
             if obs is None:
                 continue
-            ok, why = self.ownership(step, obs)
-            if ok:
-                blockers = step.delete_blockers(self._ctx(step), obs, owned_ids)
-                if blockers:
-                    ok, why = False, "in use by resources this deployment does not own: " + ", ".join(blockers[:5])
+            ok, why = self.deletable(step, self._ctx(step), obs, owned)
             entries.append(PlanEntry(k, step.resource_id(), Action.DELETE if ok else Action.KEEP, [], note=why))
         return Plan(entries)
 
@@ -705,11 +693,8 @@ class Engine:
             if self.checkpoint.record(step.key).get("status") not in (None, "pending"):
                 self.checkpoint.update(step.key, status=DELETED, finished_at=now(), outputs={})
             return StepOutcome(step.key, DELETED, Action.NOOP.value, resource_id=rid)
-        ok, why = self.ownership(step, observed)
-        if ok:
-            blockers = step.delete_blockers(ctx, observed, self.owned_ids())
-            if blockers:
-                ok, why = False, "in use by resources this deployment does not own: " + ", ".join(blockers[:5])
+        owned = self.owned_ids()
+        ok, why = self.deletable(step, ctx, observed, owned)
         if not ok:
             self.checkpoint.update(step.key, status=KEPT, finished_at=now(), kept_because=why)
             return StepOutcome(step.key, KEPT, Action.KEEP.value, resource_id=rid, note=why)
@@ -719,7 +704,7 @@ class Engine:
             nonlocal attempts
             attempts += 1
             with self.locks.hold(step.lock_keys()):
-                step.prepare_delete(ctx, observed, self.owned_ids())
+                step.prepare_delete(ctx, observed, owned)
                 step.delete(ctx)
 
         self.checkpoint.update(step.key, status=RUNNING, started_at=now())

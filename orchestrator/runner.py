@@ -174,8 +174,6 @@ def open_session(
             )
         state_cred = None if cfg.state.backend == "file" else (credential or _state_credential(cfg, cred, env))
         store = open_store(cfg.state, cfg.name, state_cred, env)
-        if cfg.state.backend == "file" and not os.path.isabs(cfg.state_path):
-            pass
         run_id = uuid.uuid4().hex[:12]
         if lock:
             store.acquire(LockInfo.current(command, run_id))
