@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import copy
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from hubspoke_deploy.config import DeploymentConfig, load_config_dict
 from hubspoke_deploy.orchestrator.engine import Action, RunStatus
 from hubspoke_deploy.orchestrator.runner import open_session
 from hubspoke_deploy.orchestrator.step import Step
-from hubspoke_deploy.simulator import FaultSpec, Simulator
+from hubspoke_deploy.simulator import Simulator
 from hubspoke_deploy.steps import keys
 from hubspoke_deploy.steps.firewall import (
     AKS_FQDN_TAG,
@@ -35,28 +33,7 @@ PROD = REPO / "config" / "examples" / "prod.toml"
 SANDBOX = REPO / "config" / "examples" / "sandbox.toml"
 
 
-@pytest.fixture(scope="module")
-def sim_module() -> Iterator[Simulator]:
-    with Simulator(time_scale=0.002, seed=5) as sim:
-        yield sim
-
-
-@pytest.fixture
-def sim(sim_module: Simulator, monkeypatch: pytest.MonkeyPatch) -> Simulator:
-    sim_module.reset()
-    sim_module.set_faults(FaultSpec())
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", sim_module.ca_path)
-    return sim_module
-
-
-@pytest.fixture
-def env(sim: Simulator, tmp_path: Path) -> dict[str, str]:
-    return {
-        "HUBSPOKE_AZURE_ENDPOINT": sim.endpoint,
-        "HUBSPOKE_AZURE_CREDENTIAL": "simulator",
-        "HUBSPOKE_STATE_BACKEND": "file",
-        "HUBSPOKE_STATE_PATH": str(tmp_path / "state.json"),
-    }
+# sim, sim_module and env come from tests/conftest.py
 
 
 def load(path: Path, env: dict[str, str], edit: Any = None) -> DeploymentConfig:
