@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import contextlib
-import enum
 import heapq
 import os
 import socket
@@ -24,13 +23,11 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from graphlib import CycleError, TopologicalSorter
+from graphlib import TopologicalSorter
 from typing import Any
 
 from hubspoke_deploy.errors import (
-    ConfigError,
     Interrupted,
-    Problem,
     ReplacementRefused,
     StepFailed,
 )
@@ -45,11 +42,44 @@ from hubspoke_deploy.orchestrator.checkpoint import (
     now,
 )
 from hubspoke_deploy.orchestrator.diff import UNKNOWN, Change
+from hubspoke_deploy.orchestrator.graph import (
+    build_graph,
+    critical_path,
+    longest_path,
+    reverse_order,
+    topo_order,
+)
+from hubspoke_deploy.orchestrator.locks import ParentLocks
 from hubspoke_deploy.orchestrator.lro import LroRunner
 from hubspoke_deploy.orchestrator.redact import redact, redact_text
+from hubspoke_deploy.orchestrator.results import (
+    Action,
+    Plan,
+    PlanEntry,
+    RunResult,
+    RunStatus,
+    StepOutcome,
+)
 from hubspoke_deploy.orchestrator.retry import RetryPolicy, error_code, error_message
 from hubspoke_deploy.orchestrator.step import Outputs, OwnedIds, Spec, Step, StepContext
 from hubspoke_deploy.orchestrator.throttle import AdaptiveLimiter
+
+__all__ = [
+    "Action",
+    "Engine",
+    "EngineOptions",
+    "ParentLocks",
+    "Plan",
+    "PlanEntry",
+    "RunResult",
+    "RunStatus",
+    "StepOutcome",
+    "build_graph",
+    "classify",
+    "critical_path",
+    "longest_path",
+    "step_has_tags",
+]
 
 IN_PROGRESS_STATES = {"creating", "updating", "deleting", "accepted", "provisioning", "migrating"}
 
@@ -57,206 +87,11 @@ Event = dict[str, Any]
 EventCallback = Callable[[Event], None]
 
 
-class RunStatus(str, enum.Enum):
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    INTERRUPTED = "interrupted"
-
-
-class Action(str, enum.Enum):
-    CREATE = "create"
-    UPDATE = "update"
-    REPLACE = "replace"
-    NOOP = "no-op"
-    DELETE = "delete"
-    KEEP = "keep"
-
-
-@dataclass
-class StepOutcome:
-    key: str
-    status: str  # succeeded | failed | not_started | interrupted | deleted | kept
-    action: str = Action.NOOP.value
-    changed: bool = False
-    duration_s: float = 0.0
-    attempts: int = 0
-    resource_id: str | None = None
-    error: StepFailed | None = None
-    changes: list[Change] = field(default_factory=list)
-    started: float = 0.0
-    finished: float = 0.0
-    reattached: bool = False
-    note: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "step": self.key,
-            "status": self.status,
-            "action": self.action,
-            "changed": self.changed,
-            "duration_s": round(self.duration_s, 3),
-            "attempts": self.attempts,
-            "resource_id": self.resource_id,
-        }
-        if self.changes:
-            out["changes"] = [redact(c.as_dict()) for c in self.changes]
-        if self.error is not None:
-            out["error"] = {"code": self.error.code, "message": self.error.message}
-        if self.note:
-            out["note"] = self.note
-        return out
-
-
-@dataclass
-class RunResult:
-    command: str
-    status: RunStatus
-    outcomes: dict[str, StepOutcome]
-    duration_s: float = 0.0
-
-    @property
-    def failures(self) -> list[StepOutcome]:
-        return [o for o in self.outcomes.values() if o.status == FAILED]
-
-    def summary(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for o in self.outcomes.values():
-            counts[o.status] = counts.get(o.status, 0) + 1
-        return counts
-
-
-@dataclass
-class PlanEntry:
-    key: str
-    resource_id: str
-    action: Action
-    changes: list[Change]
-    drift: bool = False  # observed differs from what the last run recorded as applied
-    note: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "step": self.key,
-            "resource_id": self.resource_id,
-            "action": self.action.value,
-            "changes": [redact(c.as_dict()) for c in self.changes],
-        }
-        if self.note:
-            out["note"] = self.note
-        return out
-
-
-@dataclass
-class Plan:
-    entries: list[PlanEntry]
-
-    @property
-    def has_changes(self) -> bool:
-        return any(e.action not in (Action.NOOP, Action.KEEP) for e in self.entries)
-
-    def counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for e in self.entries:
-            counts[e.action.value] = counts.get(e.action.value, 0) + 1
-        return counts
-
-
 class _UnknownOutputs(dict[str, Any]):
     """Outputs of a step whose resource does not exist yet (plan only)."""
 
     def __missing__(self, key: str) -> Any:
         return UNKNOWN
-
-
-class ParentLocks:
-    """Per-parent locks, shared by every step for the whole run."""
-
-    def __init__(self) -> None:
-        self._guard = threading.Lock()
-        self._locks: dict[str, threading.Lock] = {}
-        self.waits = 0
-
-    def hold(self, keys: Iterable[str]) -> _Held:
-        with self._guard:
-            locks = [self._locks.setdefault(k.lower(), threading.Lock()) for k in sorted({k.lower() for k in keys})]
-        return _Held(self, locks)
-
-
-class _Held:
-    def __init__(self, owner: ParentLocks, locks: list[threading.Lock]) -> None:
-        self.owner = owner
-        self.locks = locks
-
-    def __enter__(self) -> None:
-        for lock in self.locks:
-            if not lock.acquire(blocking=False):
-                self.owner.waits += 1
-                lock.acquire()
-
-    def __exit__(self, *exc: object) -> None:
-        for lock in reversed(self.locks):
-            lock.release()
-
-
-def build_graph(steps: Iterable[Step]) -> dict[str, Step]:
-    """Index steps by key and check the graph: duplicates, unknown requires, cycles."""
-    by_key: dict[str, Step] = {}
-    problems: list[Problem] = []
-    for step in steps:
-        if step.key in by_key:
-            problems.append(Problem(f"graph.{step.key}", "duplicate step key", "give every step a unique key"))
-        by_key[step.key] = step
-    for step in by_key.values():
-        for dep in step.requires:
-            if dep not in by_key:
-                problems.append(
-                    Problem(f"graph.{step.key}", f"requires unknown step {dep!r}", "fix the step's requires")
-                )
-    if problems:
-        raise ConfigError(problems, source="step graph")
-    try:
-        TopologicalSorter({k: set(s.requires) for k, s in by_key.items()}).prepare()
-    except CycleError as err:
-        cycle = " -> ".join(str(k) for k in err.args[1])
-        raise ConfigError(
-            [Problem("graph", f"dependency cycle: {cycle}", "remove one of the requires in the cycle")],
-            source="step graph",
-        ) from err
-    return by_key
-
-
-def critical_path(steps: Mapping[str, Step], weights: Callable[[Step], float] | None = None) -> dict[str, float]:
-    """Longest remaining path (seconds) from each step to the end of the DAG, itself included."""
-    weight = weights or (lambda s: s.typical_seconds())
-    dependents: dict[str, list[str]] = {k: [] for k in steps}
-    for k, s in steps.items():
-        for dep in s.requires:
-            dependents[dep].append(k)
-    order = list(TopologicalSorter({k: set(s.requires) for k, s in steps.items()}).static_order())
-    remaining: dict[str, float] = {}
-    for k in reversed(order):
-        tail = max((remaining[d] for d in dependents[k]), default=0.0)
-        remaining[k] = weight(steps[k]) + tail
-    return remaining
-
-
-def longest_path(steps: Mapping[str, Step], weights: Callable[[Step], float] | None = None) -> tuple[float, list[str]]:
-    """The critical path: its total weight and its steps in order."""
-    weight = weights or (lambda s: s.typical_seconds())
-    remaining = critical_path(steps, weight)
-    dependents: dict[str, list[str]] = {k: [] for k in steps}
-    for k, s in steps.items():
-        for dep in s.requires:
-            dependents[dep].append(k)
-    roots = [k for k, s in steps.items() if not s.requires]
-    if not roots:
-        return 0.0, []
-    current = max(roots, key=lambda k: (remaining[k], k))
-    path = [current]
-    while dependents[current]:
-        current = max(dependents[current], key=lambda k: (remaining[k], k))
-        path.append(current)
-    return remaining[path[0]], path
 
 
 @dataclass
@@ -611,8 +446,7 @@ class Engine:
         observed = self._read_all()
         entries: list[PlanEntry] = []
         outputs: dict[str, Outputs] = {}
-        order = TopologicalSorter({k: set(s.requires) for k, s in self.steps.items()}).static_order()
-        for k in sorted(order, key=lambda k: _topo_index(self.steps, k)):
+        for k in topo_order(self.steps):
             step = self.steps[k]
             upstream = {d: outputs.get(d, _UnknownOutputs()) for d in step.requires}
             spec = step.desired(self.config, upstream)
@@ -665,7 +499,7 @@ class Engine:
         observed = self._read_all(recorded)
         owned = self.owned_ids()
         entries: list[PlanEntry] = []
-        for k in _reverse_order(self.steps):
+        for k in reverse_order(self.steps):
             step, obs = self.steps[k], observed.get(k)
             if obs is None:
                 continue
@@ -750,21 +584,6 @@ def _state(observed: Mapping[str, Any] | None) -> str:
         return ""
     props = observed.get("properties") or {}
     return str(props.get("provisioningState") or observed.get("provisioningState") or "").lower()
-
-
-def _topo_index(steps: Mapping[str, Step], key: str) -> tuple[int, str]:
-    depth: dict[str, int] = {}
-
-    def d(k: str) -> int:
-        if k not in depth:
-            depth[k] = 1 + max((d(r) for r in steps[k].requires), default=-1)
-        return depth[k]
-
-    return d(key), key
-
-
-def _reverse_order(steps: Mapping[str, Step]) -> list[str]:
-    return sorted(steps, key=lambda k: _topo_index(steps, k), reverse=True)
 
 
 def lock_info(command: str, run_id: str) -> dict[str, Any]:

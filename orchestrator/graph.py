@@ -1,13 +1,96 @@
-"""Render the step DAG as mermaid or Graphviz DOT, with the critical path marked."""
+"""The step DAG: building and checking it, its critical path and orders, and rendering it
+as mermaid or Graphviz DOT with the critical path marked."""
 
 from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
+from graphlib import CycleError, TopologicalSorter
 
-from hubspoke_deploy.orchestrator.engine import build_graph, longest_path
+from hubspoke_deploy.errors import ConfigError, Problem
 from hubspoke_deploy.orchestrator.step import Step
+
+
+def build_graph(steps: Iterable[Step]) -> dict[str, Step]:
+    """Index steps by key and check the graph: duplicates, unknown requires, cycles."""
+    by_key: dict[str, Step] = {}
+    problems: list[Problem] = []
+    for step in steps:
+        if step.key in by_key:
+            problems.append(Problem(f"graph.{step.key}", "duplicate step key", "give every step a unique key"))
+        by_key[step.key] = step
+    for step in by_key.values():
+        for dep in step.requires:
+            if dep not in by_key:
+                problems.append(
+                    Problem(f"graph.{step.key}", f"requires unknown step {dep!r}", "fix the step's requires")
+                )
+    if problems:
+        raise ConfigError(problems, source="step graph")
+    try:
+        TopologicalSorter({k: set(s.requires) for k, s in by_key.items()}).prepare()
+    except CycleError as err:
+        cycle = " -> ".join(str(k) for k in err.args[1])
+        raise ConfigError(
+            [Problem("graph", f"dependency cycle: {cycle}", "remove one of the requires in the cycle")],
+            source="step graph",
+        ) from err
+    return by_key
+
+
+def critical_path(steps: Mapping[str, Step], weights: Callable[[Step], float] | None = None) -> dict[str, float]:
+    """Longest remaining path (seconds) from each step to the end of the DAG, itself included."""
+    weight = weights or (lambda s: s.typical_seconds())
+    dependents: dict[str, list[str]] = {k: [] for k in steps}
+    for k, s in steps.items():
+        for dep in s.requires:
+            dependents[dep].append(k)
+    order = list(TopologicalSorter({k: set(s.requires) for k, s in steps.items()}).static_order())
+    remaining: dict[str, float] = {}
+    for k in reversed(order):
+        tail = max((remaining[d] for d in dependents[k]), default=0.0)
+        remaining[k] = weight(steps[k]) + tail
+    return remaining
+
+
+def longest_path(steps: Mapping[str, Step], weights: Callable[[Step], float] | None = None) -> tuple[float, list[str]]:
+    """The critical path: its total weight and its steps in order."""
+    weight = weights or (lambda s: s.typical_seconds())
+    remaining = critical_path(steps, weight)
+    dependents: dict[str, list[str]] = {k: [] for k in steps}
+    for k, s in steps.items():
+        for dep in s.requires:
+            dependents[dep].append(k)
+    roots = [k for k, s in steps.items() if not s.requires]
+    if not roots:
+        return 0.0, []
+    current = max(roots, key=lambda k: (remaining[k], k))
+    path = [current]
+    while dependents[current]:
+        current = max(dependents[current], key=lambda k: (remaining[k], k))
+        path.append(current)
+    return remaining[path[0]], path
+
+
+def topo_depths(steps: Mapping[str, Step]) -> dict[str, int]:
+    """Depth of every step in the DAG (roots are 0), computed once in topological order."""
+    depth: dict[str, int] = {}
+    for k in TopologicalSorter({k: set(s.requires) for k, s in steps.items()}).static_order():
+        if k in steps:
+            depth[k] = 1 + max((depth[r] for r in steps[k].requires if r in depth), default=-1)
+    return depth
+
+
+def topo_order(steps: Mapping[str, Step]) -> list[str]:
+    """Keys by (depth, key): a stable order in which every step follows what it requires."""
+    depth = topo_depths(steps)
+    return sorted(steps, key=lambda k: (depth[k], k))
+
+
+def reverse_order(steps: Mapping[str, Step]) -> list[str]:
+    """The teardown order: dependents before what they require."""
+    return list(reversed(topo_order(steps)))
 
 
 def _node_id(key: str) -> str:
