@@ -153,3 +153,21 @@ class Interrupted(HubspokeError):
         super().__init__(*args)
         #: the library's RunResult of the interrupted run, when there is one
         self.result: Any = None
+
+
+class ReplacementsRefused(HubspokeError):
+    """``up`` found, before its first write, changes that need resources replaced and may not
+    replace them (no ``--allow-replace``, or a resource this deployment did not create).
+    ``replacements``: one dict per resource (``step``, ``resource_id``, ``forced_by`` (the
+    properties that force it), ``fix``). Nothing was changed."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, replacements: list[dict[str, Any]]) -> None:
+        self.replacements = list(replacements)
+        lines = [f"{len(self.replacements)} change(s) need a resource replaced; nothing was changed:"]
+        for r in self.replacements:
+            lines.append(f"  {r['step']}: {r['resource_id']}")
+            lines.append(f"    forced by: {', '.join(r['forced_by']) or '(unknown)'}")
+            lines.append(f"    fix: {r['fix']}")
+        super().__init__("\n".join(lines))

@@ -18,7 +18,7 @@ from typing import Any
 from hubspoke_deploy.errors import StateCorrupt
 from hubspoke_deploy.orchestrator.redact import find_secrets
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 PENDING = "pending"
 RUNNING = "running"
@@ -64,6 +64,9 @@ class Checkpoint:
             }
         else:
             self._check(doc)
+            from hubspoke_deploy.orchestrator.migrate import migrate
+
+            doc = migrate(doc, SCHEMA_VERSION)
         self.doc = doc
         return doc
 
@@ -121,6 +124,25 @@ class Checkpoint:
             self._refuse_secrets(key, rec)
             rec["updated_at"] = now()
         self.save()  # outside the in-memory lock: see save()
+
+    def forget(self, key: str) -> None:
+        """Drop a step's record (an orphan that was deleted, or that was never ours)."""
+        with self._lock:
+            if self.doc.setdefault("steps", {}).pop(key, None) is None:
+                return
+        self.save()
+
+    def rename(self, renames: dict[str, str]) -> None:
+        """Move records to new keys in one write (the old resource of a key that now names
+        another one is set aside as ``key~hash`` before the key's step runs)."""
+        if not renames:
+            return
+        with self._lock:
+            steps = self.doc.setdefault("steps", {})
+            for old, new in renames.items():
+                if old in steps:
+                    steps[new] = steps.pop(old)
+        self.save()
 
     def set_meta(self, name: str, value: Any) -> None:
         with self._lock:

@@ -147,8 +147,9 @@ def _walk(
             out.append(Change(path, obs_list, _strip(spec), _is_replace(path, immutable)))
         return
     if spec is None:
-        # The spec says "absent/unset": only a non-empty observed value is drift.
-        if observed not in (None, [], {}, ""):
+        # The spec says "absent/unset": only a non-empty observed value is drift (a switch
+        # Azure reports as ``false`` is as off as an absent one).
+        if observed is not False and observed not in (None, [], {}, ""):
             out.append(Change(path, observed, None, _is_replace(path, immutable)))
         return
     if observed is None or not scalar_equal(key, spec, observed):
@@ -170,3 +171,26 @@ def _strip(value: Any) -> Any:
     if isinstance(value, list):
         return [_strip(v) for v in value]
     return value
+
+
+def with_owned(spec: Mapping[str, Any], owned: Mapping[str, Any]) -> dict[str, Any]:
+    """``spec`` with every owned dotted path it leaves out set to its "absent" value.
+
+    A step owns these fields whether or not its desired body carries them: a feature the
+    config switches off (a subnet's NAT gateway, an add-on's profile) is compared as absent,
+    so what is left in Azure shows as drift and the next write removes it."""
+    result: dict[str, Any] = dict(spec)
+    for path, absent in owned.items():
+        node = result
+        parts = path.split(".")
+        for part in parts[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = {}
+            elif not isinstance(child, Mapping):
+                break
+            node[part] = dict(child)
+            node = node[part]
+        else:
+            node.setdefault(parts[-1], absent)
+    return result

@@ -29,6 +29,7 @@ from typing import Any
 from hubspoke_deploy.errors import (
     Interrupted,
     ReplacementRefused,
+    ReplacementsRefused,
     StepFailed,
 )
 from hubspoke_deploy.orchestrator.checkpoint import (
@@ -51,6 +52,7 @@ from hubspoke_deploy.orchestrator.graph import (
 )
 from hubspoke_deploy.orchestrator.locks import ParentLocks
 from hubspoke_deploy.orchestrator.lro import LroRunner
+from hubspoke_deploy.orchestrator.prune import OrphanHandlers, OrphanStep, find_orphans, orphan_steps
 from hubspoke_deploy.orchestrator.redact import redact, redact_text
 from hubspoke_deploy.orchestrator.results import (
     Action,
@@ -123,6 +125,7 @@ class Engine:
         cancel: threading.Event | None = None,
         deployment_tags: Mapping[str, str] | None = None,
         limiter: AdaptiveLimiter | None = None,
+        orphan_handlers: OrphanHandlers | None = None,
     ) -> None:
         self.config = config
         self.steps = build_graph(steps)
@@ -140,6 +143,10 @@ class Engine:
         self._outputs: dict[str, Outputs] = {}
         self._outputs_lock = threading.Lock()
         self.run_id = uuid.uuid4().hex[:12]
+        self.orphan_handlers: OrphanHandlers = dict(orphan_handlers or {})
+        # what up's up-front plan read, used once by each step's first attempt (no second GET)
+        self._prefetched: dict[str, Spec] = {}
+        self._prefetch_lock = threading.Lock()
 
     # -- events -------------------------------------------------------------------
     def emit(self, event: str, **fields: Any) -> None:
@@ -169,10 +176,14 @@ class Engine:
         *,
         reverse: bool = False,
         command: str,
+        steps: Mapping[str, Step] | None = None,
     ) -> dict[str, StepOutcome]:
-        graph: dict[str, set[str]] = {k: set() for k in self.steps}
-        for k, s in self.steps.items():
+        steps = self.steps if steps is None else steps
+        graph: dict[str, set[str]] = {k: set() for k in steps}
+        for k, s in steps.items():
             for dep in s.requires:
+                if dep not in graph:
+                    continue  # an orphan's recorded requirement that is not part of this run
                 if reverse:
                     graph[dep].add(k)
                 else:
@@ -181,7 +192,7 @@ class Engine:
                 for after in s.delete_after:
                     if after in graph:
                         graph[k].add(after)
-        priority = critical_path(self.steps) if not reverse else {k: 0.0 for k in self.steps}
+        priority = critical_path(steps) if not reverse else {k: 0.0 for k in steps}
         ts = TopologicalSorter(graph)
         ts.prepare()
         outcomes: dict[str, StepOutcome] = {}
@@ -198,13 +209,13 @@ class Engine:
                     _, k = heapq.heappop(heap)
                     failed_deps = sorted(d for d in graph[k] if d in blocked)
                     if failed_deps:
-                        outcomes[k] = StepOutcome(k, "not_started", resource_id=self.steps[k].resource_id())
+                        outcomes[k] = StepOutcome(k, "not_started", resource_id=steps[k].resource_id())
                         self.emit("step_skipped", step=k, because=failed_deps)
                         blocked.add(k)
                         ts.done(k)
                         progressed = True
                         continue
-                    running[pool.submit(self._guarded, run, self.steps[k])] = k
+                    running[pool.submit(self._guarded, run, steps[k])] = k
                 if self.cancel.is_set() and not running:
                     break
                 if not running:
@@ -221,10 +232,10 @@ class Engine:
                     if outcome.status not in (SUCCEEDED, DELETED, KEPT):
                         blocked.add(k)
                     ts.done(k)
-        for k in self.steps:
+        for k in steps:
             if k not in outcomes:
                 status = "interrupted" if self.cancel.is_set() else "not_started"
-                outcomes[k] = StepOutcome(k, status, resource_id=self.steps[k].resource_id())
+                outcomes[k] = StepOutcome(k, status, resource_id=steps[k].resource_id())
         return outcomes
 
     def _guarded(self, run: Callable[[Step], StepOutcome], step: Step) -> StepOutcome:
@@ -279,11 +290,96 @@ class Engine:
 
     # -- up -----------------------------------------------------------------------
     def up(self) -> RunResult:
+        """Converge: every step's resource to its desired state, then every orphan deleted.
+
+        Unless ``trust_state``, the resources are read first (in parallel, as ``plan`` does) and
+        every replacement is known before the first write: without ``allow_replace``, or for a
+        resource this deployment did not create, the run stops there (ReplacementsRefused,
+        exit 2) and nothing is written. Each step's first attempt reuses that read.
+        Orphans are deleted only once every write of the run succeeded (the writes that stop
+        referencing them, e.g. the firewall dropping an IP configuration, come first)."""
         start = time.monotonic()
+        if not self.options.trust_state:
+            observed = self._read_all()
+            self._refuse_replacements(self._plan_from(observed))
+            with self._prefetch_lock:
+                self._prefetched = {k: v for k, v in observed.items() if v is not None and k in self.steps}
         self.checkpoint.begin_run("up", self.run_id)
+        self._set_aside_replaced()
         self.emit("run_started", command="up", steps=len(self.steps), run_id=self.run_id)
         outcomes = self._schedule(self._up_step, command="up")
+        if not self.cancel.is_set() and all(o.status == SUCCEEDED for o in outcomes.values()):
+            orphans = self.orphans()
+            if orphans:
+                self.emit("prune_started", orphans=len(orphans))
+                outcomes.update(self._schedule(self._prune_step, reverse=True, command="up", steps=orphans))
         return self._finish("up", outcomes, start)
+
+    # -- convergence: identity records, orphans, replacements -------------------------
+    def _identity(self, step: Step) -> dict[str, Any]:
+        """What the checkpoint keeps to delete the resource without its step (``prune``)."""
+        return {
+            "resource_id": step.resource_id(),
+            "resource_type": step.resource_type,
+            "requires": list(step.requires),
+            "lock_keys": list(step.lock_keys()),
+            "taggable": step_has_tags(step),
+        }
+
+    def orphans(self, *, for_down: bool = False) -> dict[str, OrphanStep]:
+        """Steps deleting what the checkpoint recorded and the config no longer produces."""
+        records = (self.checkpoint.snapshot().get("steps") or {})
+        found = find_orphans(records, self.steps)
+        return orphan_steps(found, self.orphan_handlers, self.steps if for_down else None)
+
+    def _set_aside_replaced(self) -> None:
+        """Records of keys that now name another resource move to ``key~hash`` (as orphans)
+        before the key's step writes its new record."""
+        records = self.checkpoint.snapshot().get("steps") or {}
+        renames: dict[str, str] = {}
+        for key, orphan in find_orphans(records, self.steps).items():
+            if key not in records:  # a reused key: find_orphans named it key~hash
+                renames[orphan.original_key] = key
+        self.checkpoint.rename(renames)
+
+    def _refuse_replacements(self, plan: Plan) -> None:
+        refused: list[dict[str, Any]] = []
+        for entry in plan.entries:
+            if entry.action != Action.REPLACE:
+                continue
+            forcing = [c.path for c in entry.changes if c.replace]
+            ours, why = self._replaceable(self.steps[entry.key])
+            if not self.options.allow_replace:
+                fix = "revert the change in the config, or run up --allow-replace to delete and re-create it"
+                if not ours:
+                    fix = f"revert the change in the config ({why}: it is never replaced)"
+                refused.append({"step": entry.key, "resource_id": entry.resource_id, "forced_by": forcing,
+                                "fix": fix})
+            elif not ours:
+                refused.append({
+                    "step": entry.key, "resource_id": entry.resource_id, "forced_by": forcing,
+                    "fix": (f"{why}: revert the change in the config, or delete or rename that resource "
+                            "yourself and run up again"),
+                })
+        if refused:
+            raise ReplacementsRefused(refused)
+
+    def _replaceable(self, step: Step) -> tuple[bool, str]:
+        """Whether ``--allow-replace`` may delete the step's current resource."""
+        rec = self.checkpoint.record(step.key)
+        if not rec.get("created") or str(rec.get("resource_id", "")).lower() != step.resource_id().lower():
+            return False, "it was not created by this deployment (pre-existing or adopted)"
+        return True, ""
+
+    def _merge_adopted_tags(self, step: Step, spec: Spec, observed: Spec | None) -> Spec:
+        """An adopted resource (it existed before this deployment) keeps its own tags: ours are
+        merged in, never replace its values."""
+        if observed is None or not isinstance(spec.get("tags"), Mapping) or not step_has_tags(step):
+            return spec
+        if self.checkpoint.record(step.key).get("created"):
+            return spec
+        theirs = observed.get("tags") if isinstance(observed.get("tags"), Mapping) else {}
+        return {**spec, "tags": {**spec["tags"], **(theirs or {})}}
 
     def _finish(self, command: str, outcomes: dict[str, StepOutcome], start: float) -> RunResult:
         if self.cancel.is_set():
@@ -342,7 +438,7 @@ class Engine:
             status=SUCCEEDED,
             inputs_digest=inputs,
             outputs=outputs,
-            resource_id=step.resource_id(),
+            **self._identity(step),
             created=created,
             owned_tags=bool(result.get("tagged")),
             attempts=int(rec.get("attempts", 0)) + (attempts if result["action"] != Action.NOOP.value else 0),
@@ -376,16 +472,28 @@ class Engine:
         return observed
 
     def _converge(self, step: Step, ctx: StepContext, spec: Spec, rec: Mapping[str, Any]) -> dict[str, Any]:
+        with self._prefetch_lock:
+            prefetched = self._prefetched.pop(step.key, None)
         # An operation in flight when the last run stopped is re-attached, not re-sent.
         if self.checkpoint.lro_token(step.key, "put"):
+            prefetched = None  # the resource changes under the operation
             with self.locks.hold(step.lock_keys()):
                 step.apply(ctx, spec, None)
-        observed = self._settle(step, ctx, step.read(ctx))
+        observed = self._settle(step, ctx, prefetched if prefetched is not None else step.read(ctx))
+        spec = self._merge_adopted_tags(step, spec, observed)
         if observed is None:
             action = Action.CREATE
             changes = [Change("(resource)", None, "create")]
         else:
             action, changes = classify(step, spec, observed)
+        if action == Action.REPLACE and self.options.allow_replace and not self._replaceable(step)[0]:
+            raise ReplacementRefused(
+                step=step.key,
+                resource_id=step.resource_id(),
+                code="ReplacementRequired",
+                message=(f"{self._replaceable(step)[1]}, so it is never replaced; revert the config change, "
+                         "or delete or rename that resource yourself"),
+            )
         if action == Action.REPLACE and not self.options.allow_replace:
             paths = ", ".join(c.path for c in changes if c.replace)
             raise ReplacementRefused(
@@ -401,7 +509,7 @@ class Engine:
             assert observed is not None
             tagged = _tagged(observed, self.deployment_tags)
             return {"observed": observed, "action": action.value, "changes": [], "tagged": tagged}
-        self.checkpoint.update(step.key, status=RUNNING, resource_id=step.resource_id(), started_at=now(),
+        self.checkpoint.update(step.key, status=RUNNING, started_at=now(), **self._identity(step),
                                created=bool(self.checkpoint.record(step.key).get("created")) or observed is None)
         self.emit("step_applying", step=step.key, action=action.value)
         with self.locks.hold(step.lock_keys()):
@@ -418,32 +526,58 @@ class Engine:
         return {"observed": new, "action": action.value, "changes": changes, "tagged": tagged}
 
     # -- plan ---------------------------------------------------------------------
-    def _read_all(self, wanted: Callable[[Step], bool] = lambda _step: True) -> dict[str, Spec | None]:
-        """Read the resources of the wanted steps in parallel (no progress events); others map to None."""
-        observed: dict[str, Spec | None] = {}
+    def _read_all(
+        self,
+        wanted: Callable[[Step], bool] = lambda _step: True,
+        steps: Mapping[str, Step] | None = None,
+    ) -> dict[str, Spec | None]:
+        """Read the resources of the wanted steps, all at once on the worker pool (a read
+        waits for nothing: no DAG order, no progress events); others map to None."""
+        steps = self.steps if steps is None else steps
+        observed: dict[str, Spec | None] = {k: None for k in steps}
+        todo = [s for s in steps.values() if wanted(s)]
 
-        def read(step: Step) -> StepOutcome:
-            if wanted(step):
-                ctx = self._ctx(step)
+        def read(step: Step) -> None:
+            ctx = self._ctx(step)
+            limiter = self.limiter
+            if limiter is not None:
+                limiter.acquire(self.cancel)
+            throttled_before = limiter.throttled if limiter is not None else 0
+            try:
                 observed[step.key] = self.retry.call(lambda: step.read(ctx))
-            else:
-                observed[step.key] = None
-            return StepOutcome(step.key, SUCCEEDED)
+            except (StepFailed, Interrupted):
+                raise
+            except Exception as err:
+                raise self._as_step_failed(step, err) from err
+            finally:
+                if limiter is not None:
+                    limiter.release(clean=limiter.throttled == throttled_before)
 
-        saved_cb = self.on_event
-        self.on_event = None
-        try:
-            outcomes = self._schedule(read, command="plan")
-        finally:
-            self.on_event = saved_cb
-        failures = [o.error for o in outcomes.values() if o.status == FAILED and o.error]
-        if failures:
-            raise failures[0]
+        if todo:
+            with ThreadPoolExecutor(max_workers=max(1, min(self.options.parallelism, len(todo))),
+                                    thread_name_prefix="read") as pool:
+                futures = [pool.submit(read, s) for s in todo]
+                for fut in futures:
+                    fut.result()
         return observed
 
     def plan(self, *, refresh_only: bool = False) -> Plan:
-        """Read every resource (in parallel) and compare with the desired state."""
-        observed = self._read_all()
+        """Read every resource (in parallel) and compare with the desired state; orphans
+        (recorded, no longer in the config) are planned as deletes, or keeps when they are
+        not this deployment's to delete."""
+        orphans = self.orphans()
+        observed = self._read_all(steps={**self.steps, **orphans})
+        plan = self._plan_from(observed)
+        if refresh_only:
+            for e in plan.entries:
+                if e.action == Action.CREATE:
+                    rec = self.checkpoint.record(e.key)
+                    if rec.get("status") == SUCCEEDED:
+                        e.changes = [Change("(resource)", "recorded as deployed", "missing")]
+        plan.entries += self._orphan_entries(orphans, observed)
+        return plan
+
+    def _plan_from(self, observed: Mapping[str, Spec | None]) -> Plan:
         entries: list[PlanEntry] = []
         outputs: dict[str, Outputs] = {}
         for k in topo_order(self.steps):
@@ -456,15 +590,27 @@ class Engine:
                 outputs[k] = _UnknownOutputs()
                 continue
             outputs[k] = step.outputs(obs)
-            action, changes = classify(step, spec, obs)
+            action, changes = classify(step, self._merge_adopted_tags(step, spec, obs), obs)
             entries.append(PlanEntry(k, step.resource_id(), action, changes, drift=bool(changes)))
-        if refresh_only:
-            for e in entries:
-                if e.action == Action.CREATE:
-                    rec = self.checkpoint.record(e.key)
-                    if rec.get("status") == SUCCEEDED:
-                        e.changes = [Change("(resource)", "recorded as deployed", "missing")]
         return Plan(entries)
+
+    def _orphan_entries(
+        self, orphans: Mapping[str, OrphanStep], observed: Mapping[str, Spec | None]
+    ) -> list[PlanEntry]:
+        entries: list[PlanEntry] = []
+        owned = self.owned_ids()
+        for k in reverse_order(orphans):
+            step, obs = orphans[k], observed.get(k)
+            if obs is None:
+                continue  # already gone: up only drops its record
+            ok, why = self.deletable(step, self._ctx(step), obs, owned)
+            reason = step.orphan.reason
+            entries.append(PlanEntry(
+                k, step.resource_id(), Action.DELETE if ok else Action.KEEP,
+                [Change("(resource)", "exists", "deleted")] if ok else [],
+                note=reason if ok else f"{reason}; kept: {why}", orphan=True,
+            ))
+        return entries
 
     # -- down ---------------------------------------------------------------------
     def owned_ids(self) -> OwnedIds:
@@ -496,27 +642,46 @@ class Engine:
             rec = self.checkpoint.record(step.key)
             return rec.get("status") not in (None, "pending") or bool(rec.get("created"))
 
-        observed = self._read_all(recorded)
+        orphans = self.orphans(for_down=True)
+        everything: dict[str, Step] = {**self.steps, **orphans}
+        observed = self._read_all(lambda step: step.key in orphans or recorded(step), steps=everything)
         owned = self.owned_ids()
         entries: list[PlanEntry] = []
-        for k in reverse_order(self.steps):
-            step, obs = self.steps[k], observed.get(k)
+        for k in reverse_order(everything):
+            step, obs = everything[k], observed.get(k)
             if obs is None:
                 continue
             ok, why = self.deletable(step, self._ctx(step), obs, owned)
-            entries.append(PlanEntry(k, step.resource_id(), Action.DELETE if ok else Action.KEEP, [], note=why))
+            entries.append(PlanEntry(k, step.resource_id(), Action.DELETE if ok else Action.KEEP, [], note=why,
+                                     orphan=k in orphans))
         return Plan(entries)
 
     def down(self) -> RunResult:
         start = time.monotonic()
         self.checkpoint.begin_run("down", self.run_id)
-        self.emit("run_started", command="down", steps=len(self.steps), run_id=self.run_id)
-        outcomes = self._schedule(self._down_step, reverse=True, command="down")
+        everything: dict[str, Step] = {**self.steps, **self.orphans(for_down=True)}
+        self.emit("run_started", command="down", steps=len(everything), run_id=self.run_id)
+        outcomes = self._schedule(self._down_step, reverse=True, command="down", steps=everything)
         result = self._finish("down", outcomes, start)
         if result.status == RunStatus.SUCCEEDED:
             kept = sorted(k for k, o in outcomes.items() if o.status == KEPT)
             self.checkpoint.set_meta("teardown", {"finished_at": now(), "run_id": self.run_id, "kept": kept})
         return result
+
+    def _prune_step(self, step: Step) -> StepOutcome:
+        """Delete one orphan as ``down`` would. Its record leaves the checkpoint once the
+        resource is gone, or when it was never this deployment's (it is no longer managed);
+        one kept because something foreign still uses it stays recorded, for the next run."""
+        outcome = self._down_step(step)
+        reason = step.orphan.reason if isinstance(step, OrphanStep) else "no longer in the config"
+        rec = self.checkpoint.record(step.key)
+        if outcome.status == DELETED or (outcome.status == KEPT and not rec.get("created")):
+            self.checkpoint.forget(step.key)
+        if outcome.status == KEPT:
+            outcome.note = f"{reason}; kept: {outcome.note}"
+        elif outcome.status == DELETED and outcome.changed:
+            outcome.note = "; ".join(n for n in (f"deleted: {reason}", outcome.note) if n)
+        return outcome
 
     def _down_step(self, step: Step) -> StepOutcome:
         ctx = self._ctx(step)

@@ -92,6 +92,7 @@ class PlanEntry:
     changes: list[Change]
     drift: bool = False  # observed differs from what the last run recorded as applied
     note: str | None = None
+    orphan: bool = False  # recorded by the checkpoint, no longer produced by the config
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -100,6 +101,8 @@ class PlanEntry:
             "action": self.action.value,
             "changes": [redact(c.as_dict()) for c in self.changes],
         }
+        if self.orphan:
+            out["orphan"] = True
         if self.note:
             out["note"] = self.note
         return out

@@ -184,10 +184,12 @@ def open_session(
                 from hubspoke_deploy.steps.architecture import build_steps
 
                 steps = build_steps(cfg)
+            from hubspoke_deploy.steps.orphans import orphan_handlers
+
             engine = Engine(
                 cfg, steps, clients, checkpoint, options=opts, on_event=on_event, cancel=cancel,
                 deployment_tags={"deployment": cfg.name, "managed-by": "hubspoke-deploy"},
-                limiter=limiter,
+                limiter=limiter, orphan_handlers=orphan_handlers(cfg),
             )
             engine.run_id = run_id
             # SDK clients in the order the critical path needs them, built while the first steps run

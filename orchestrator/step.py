@@ -3,8 +3,9 @@
 A step owns one Azure resource (or one child resource). It names the steps it
 ``requires``; ``desired(config, upstream)`` is pure and returns the REST JSON
 body the step wants; ``read`` returns the resource as REST JSON or ``None``
-only when Azure says it does not exist; ``diff`` compares only the fields the
-spec carries, normalised the Azure way; ``apply`` writes only when the diff is
+only when Azure says it does not exist; ``diff`` compares the fields the spec
+carries and the fields the step ``owns`` (absent in the spec = absent in Azure),
+normalised the Azure way; ``apply`` writes only when the diff is
 not empty; ``outputs`` exposes what downstream steps need; ``delete`` tears
 the resource down.
 
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from hubspoke_deploy.orchestrator.clients import to_json
-from hubspoke_deploy.orchestrator.diff import Change, diff
+from hubspoke_deploy.orchestrator.diff import Change, diff, with_owned
 
 if TYPE_CHECKING:
     from hubspoke_deploy.orchestrator.lro import LroRunner
@@ -96,6 +97,10 @@ class Step(abc.ABC):
     immutable: ClassVar[tuple[str, ...]] = ()
     # Paths of scalar lists whose order Azure does not keep.
     unordered: ClassVar[tuple[str, ...]] = ()
+    # Fields the step owns even when its desired body leaves them out (the config switched
+    # the feature off), with the value that means "absent" in Azure (None: no value). Azure
+    # showing anything else is drift, and the next write (a PUT without the field) removes it.
+    owns: ClassVar[Mapping[str, Any]] = {}
     # Deletes are refused while these are not gone (extra ordering beyond reverse DAG), by key.
     delete_after: tuple[str, ...] = ()
     # Whether the resource carries tags (ownership check on teardown). None: top-level types do.
@@ -132,7 +137,7 @@ class Step(abc.ABC):
         """The resource as REST JSON; None only when Azure answers not-found."""
 
     def diff(self, spec: Spec, observed: Spec) -> list[Change]:
-        return diff(spec, observed, immutable=self.immutable, unordered=self.unordered)
+        return diff(with_owned(spec, self.owns), observed, immutable=self.immutable, unordered=self.unordered)
 
     @abc.abstractmethod
     def apply(self, ctx: StepContext, spec: Spec, observed: Spec | None) -> Spec:

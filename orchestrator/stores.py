@@ -64,7 +64,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: Highest ``schema_version`` of the checkpoint document this code understands.
-SUPPORTED_SCHEMA_VERSION = 1
+SUPPORTED_SCHEMA_VERSION = 2  # = orchestrator.checkpoint.SCHEMA_VERSION (2: convergence records)
 #: How many previous versions of the document are kept for rollback.
 KEEP_VERSIONS = 20
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from hubspoke_deploy.config import DeploymentConfig, NodePool
 from hubspoke_deploy.orchestrator.diff import Change
@@ -141,6 +141,14 @@ class ManagedClusterStep(PlatformStep):
         "properties.agentPoolProfiles.podSubnetID",
     )
     unordered = ("properties.aadProfile.adminGroupObjectIDs",)
+    # Switched off in the config = absent in Azure (most of these force a replacement).
+    owns: ClassVar[Mapping[str, Any]] = {
+        "properties.networkProfile.networkPluginMode": None,
+        "properties.networkProfile.podCidr": None,
+        "properties.apiServerAccessProfile.enableVnetIntegration": None,
+        "properties.apiServerAccessProfile.subnetId": None,
+        "properties.apiServerAccessProfile.privateDNSZone": None,
+    }
 
     def names(self) -> tuple[str, ...]:
         return (self.cfg.aks_name,)

@@ -783,7 +783,11 @@ def firewall_steps(cfg: DeploymentConfig) -> list[Step]:
 
     ip_configs: list[tuple[str, str]] = []
     for index, pip_key in enumerate(firewall_pip_keys(cfg), start=1):
-        steps.append(PublicIpStep(pip_key, cfg, f"pip-fw-{cfg.name}-{index:02d}", zones=zones, prefix_key=prefix_key))
+        # An IP's prefix is fixed at creation (replacement), so IPs from a prefix have names of
+        # their own: switching the prefix on or off creates the new IPs, moves the firewall to
+        # them, then deletes the old ones (orphans) — never a delete of an IP still in use.
+        name = f"pip-fw-{cfg.name}-{'pfx-' if prefix_key else ''}{index:02d}"
+        steps.append(PublicIpStep(pip_key, cfg, name, zones=zones, prefix_key=prefix_key))
         ip_configs.append((f"ipconfig-{index:02d}", pip_key))
     for rule in fw.dnat_rules:
         if rule.dedicated_public_ip:

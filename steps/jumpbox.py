@@ -17,7 +17,7 @@ from hubspoke_deploy.orchestrator.step import Outputs, OwnedIds, Spec, StepConte
 from hubspoke_deploy.steps import keys
 from hubspoke_deploy.steps.base import arm_id, out, props, ref
 from hubspoke_deploy.steps.identity import PlatformStep
-from hubspoke_deploy.steps.network import PublicIpStep, subnet_id, top_level_id
+from hubspoke_deploy.steps.network import PublicIpStep, association_blockers, subnet_id
 from hubspoke_deploy.steps.paas import STORAGE
 
 # --------------------------------------------------------------------------- keys
@@ -97,9 +97,7 @@ class JumpboxNsgStep(PlatformStep):
     def delete_blockers(self, ctx: StepContext, observed: Spec, owned: OwnedIds) -> list[str]:
         """NICs or subnets this deployment does not own still use the NSG: Azure would refuse
         the delete (InUseNetworkSecurityGroupCannotBeDeleted)."""
-        users = [str(r.get("id", "")) for key in ("networkInterfaces", "subnets")
-                 for r in (observed.get("properties") or {}).get(key) or []]
-        return [u for u in users if u and not owned.owns(top_level_id(u)) and not owned.owns(u)]
+        return association_blockers(ctx, observed, owned)
 
     def desired(self, config: Any, upstream: Mapping[str, Outputs]) -> Spec:
         rules: list[dict[str, Any]] = []

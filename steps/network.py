@@ -10,7 +10,7 @@ a jump box / private endpoint subnet and an Application Gateway subnet.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from hubspoke_deploy.config import DeploymentConfig
 from hubspoke_deploy.orchestrator.step import Outputs, OwnedIds, Spec, StepContext
@@ -57,13 +57,7 @@ class ResourceGroupStep(DeploymentStep):
         return {"location": config.location, "tags": dict(config.tags)}
 
     def delete_blockers(self, ctx: StepContext, observed: Spec, owned: OwnedIds) -> list[str]:
-        """The group is deleted only when nothing foreign is left in it (deleting a group
-        deletes everything inside, whoever created it)."""
-        resources = ctx.clients.get("resource").resources.list_by_resource_group(self.cfg.resource_group)
-        return [
-            str(r.id) for r in resources
-            if not owned.owns(str(r.id)) and not managed_by_owned(ctx, str(r.id), owned)
-        ]
+        return resource_group_blockers(ctx, self.cfg.resource_group, owned)
 
 
 class WorkspaceStep(DeploymentStep):
@@ -102,14 +96,7 @@ class VnetStep(DeploymentStep):
         return (self.resource_id().lower(),)
 
     def delete_blockers(self, ctx: StepContext, observed: Spec, owned: OwnedIds) -> list[str]:
-        """Subnets this deployment did not create, or its own subnets still used by foreign
-        resources, keep the VNet (Azure refuses the delete: InUseSubnetCannotBeDeleted)."""
-        blockers: list[str] = []
-        for subnet in props(observed).get("subnets") or []:
-            sid = str(subnet.get("id", ""))
-            if not owned.owns(sid) or subnet_users(ctx, subnet, owned):
-                blockers.append(sid)
-        return blockers
+        return vnet_blockers(ctx, observed, owned)
 
     def desired(self, config: Any, upstream: Mapping[str, Outputs]) -> Spec:
         # No "subnets" in the body: subnets are their own steps, and a VNet PUT
@@ -118,9 +105,33 @@ class VnetStep(DeploymentStep):
 
 
 class SubnetStep(DeploymentStep):
+    """One subnet. It owns its prefix and its associations: a route table, NSG or NAT
+    gateway the config does not give it is removed (switching the NAT gateway off undoes the
+    association before the gateway, now an orphan, is deleted). Everything else someone set
+    on the subnet (service endpoints, policies...) is carried over by every write."""
+
     client = "network"
     operations = "subnets"
     resource_type = "Microsoft.Network/virtualNetworks/subnets"
+    owns: ClassVar[Mapping[str, Any]] = {
+        "properties.routeTable": None,
+        "properties.networkSecurityGroup": None,
+        "properties.natGateway": None,
+        "properties.delegations": None,
+        # Azure's default for a subnet that does not set it
+        # (https://learn.microsoft.com/azure/private-link/disable-private-endpoint-network-policy).
+        "properties.privateEndpointNetworkPolicies": "Disabled",
+    }
+    # Writable subnet properties the step does not own: a PUT replaces the subnet, so they
+    # are sent back as Azure has them.
+    carried_over: ClassVar[tuple[str, ...]] = (
+        "serviceEndpoints",
+        "serviceEndpointPolicies",
+        "privateLinkServiceNetworkPolicies",
+        "ipAllocations",
+        "defaultOutboundAccess",
+        "sharingScope",
+    )
 
     def __init__(
         self,
@@ -168,6 +179,13 @@ class SubnetStep(DeploymentStep):
         if self.private_endpoint_policies:
             properties["privateEndpointNetworkPolicies"] = self.private_endpoint_policies
         return {"name": self.subnet, "properties": properties}
+
+    def body(self, spec: Spec, observed: Spec | None) -> Spec:
+        if observed is None:
+            return spec
+        have = props(observed)
+        kept = {k: have[k] for k in self.carried_over if have.get(k) not in (None, [], {})}
+        return {**spec, "properties": {**kept, **(spec.get("properties") or {})}}
 
     def outputs(self, observed: Spec) -> Outputs:
         return out(observed, address_prefix=props(observed).get("addressPrefix"))
@@ -261,9 +279,7 @@ class PublicIpStep(DeploymentStep):
         return self.top(config, properties, **extra)
 
     def delete_blockers(self, ctx: StepContext, observed: Spec, owned: OwnedIds) -> list[str]:
-        """Attached to something this deployment does not own (PublicIPAddressCannotBeDeleted)."""
-        user = str((props(observed).get("ipConfiguration") or {}).get("id", ""))
-        return [top_level_id(user)] if user and not owned.owns(top_level_id(user)) else []
+        return public_ip_blockers(ctx, observed, owned)
 
     def outputs(self, observed: Spec) -> Outputs:
         return out(observed, ip_address=props(observed).get("ipAddress"))
@@ -386,3 +402,44 @@ def subnet_users(ctx: StepContext, subnet: Mapping[str, Any], owned: OwnedIds) -
             if owner and not owned.owns(owner) and not managed_by_owned(ctx, owner, owned) and owner not in users:
                 users.append(owner)
     return users
+
+
+# --------------------------------------------------------------------------- teardown checks
+# Shared by the steps and by the orphan handlers (steps.orphans): a resource that left the
+# config is deleted under the same rules as one torn down by ``down``.
+
+
+def resource_group_blockers(ctx: StepContext, resource_group: str, owned: OwnedIds) -> list[str]:
+    """The group is deleted only when nothing foreign is left in it (deleting a group
+    deletes everything inside, whoever created it)."""
+    resources = ctx.clients.get("resource").resources.list_by_resource_group(resource_group)
+    return [
+        str(r.id) for r in resources
+        if not owned.owns(str(r.id)) and not managed_by_owned(ctx, str(r.id), owned)
+    ]
+
+
+def vnet_blockers(ctx: StepContext, observed: Spec, owned: OwnedIds) -> list[str]:
+    """Subnets this deployment did not create, or its own subnets still used by foreign
+    resources, keep the VNet (Azure refuses the delete: InUseSubnetCannotBeDeleted)."""
+    blockers: list[str] = []
+    for subnet in props(observed).get("subnets") or []:
+        sid = str(subnet.get("id", ""))
+        if not owned.owns(sid) or subnet_users(ctx, subnet, owned):
+            blockers.append(sid)
+    return blockers
+
+
+def public_ip_blockers(ctx: StepContext, observed: Spec, owned: OwnedIds) -> list[str]:
+    """Attached to something this deployment does not own (PublicIPAddressCannotBeDeleted)."""
+    user = str((props(observed).get("ipConfiguration") or {}).get("id", ""))
+    return [top_level_id(user)] if user and not owned.owns(top_level_id(user)) else []
+
+
+def association_blockers(ctx: StepContext, observed: Spec, owned: OwnedIds) -> list[str]:
+    """Subnets or NICs this deployment does not own that still use a route table, NSG or NAT
+    gateway (Azure refuses the delete: InUseRouteTableCannotBeDeleted,
+    InUseNetworkSecurityGroupCannotBeDeleted, InUseNatGatewayCannotBeDeleted)."""
+    users = [str(r.get("id", "")) for key in ("networkInterfaces", "subnets")
+             for r in props(observed).get(key) or []]
+    return [u for u in users if u and not owned.owns(top_level_id(u)) and not owned.owns(u)]

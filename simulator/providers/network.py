@@ -745,6 +745,14 @@ class Subnets(_NetworkType):
         "properties.networkSecurityGroup": "object",
     }
 
+    def on_write(self, ctx: WriteContext) -> None:
+        # A subnet that does not set them gets Azure's defaults: network policies for private
+        # endpoints Disabled, for private link services Enabled
+        # (https://learn.microsoft.com/azure/private-link/disable-private-endpoint-network-policy,
+        # https://learn.microsoft.com/azure/private-link/disable-private-link-service-network-policy).
+        ctx.props.setdefault("privateEndpointNetworkPolicies", "Disabled")
+        ctx.props.setdefault("privateLinkServiceNetworkPolicies", "Enabled")
+
     def on_read(self, store: Store, view: JSON) -> None:
         props = view.setdefault("properties", {})
         sid = str(view["id"])

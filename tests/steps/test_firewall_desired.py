@@ -473,6 +473,9 @@ def _observed_like_azure(spec: dict[str, Any]) -> dict[str, Any]:
         return node
 
     obs = walk(obs)
+    if "addressPrefix" in obs.get("properties", {}):
+        # a subnet: Azure's default for the network policies it was not given
+        obs["properties"].setdefault("privateEndpointNetworkPolicies", "Disabled")
     obs.setdefault("properties", {})["provisioningState"] = "Succeeded"
     obs["etag"] = 'W/"1"'
     if "location" in obs:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hubspoke_deploy.errors import ReplacementsRefused
 from hubspoke_deploy.config import DeploymentConfig, load_config, load_config_dict
 from hubspoke_deploy.orchestrator.engine import RunResult, RunStatus
 from hubspoke_deploy.orchestrator.runner import open_session
@@ -223,9 +224,12 @@ def test_immutable_change_is_a_replacement_in_plan_and_refused_by_up(
     assert entry.action.value == "replace"
     assert any(c.path == "properties.networkProfile.serviceCidr" and c.replace for c in entry.changes)
     sim.reset_stats()
-    result = up(cfg, env)
-    assert result.status == RunStatus.FAILED
-    outcome = result.outcomes["aks"]
-    assert "serviceCidr" in str(outcome.error) and "replace" in str(outcome.error).lower()
+    # known before the first write: up stops there (exit 2), the pool change is not applied either
+    with pytest.raises(ReplacementsRefused) as refused:
+        up(cfg, env)
+    assert refused.value.exit_code == 2
+    assert [(r["step"], r["forced_by"]) for r in refused.value.replacements] == [
+        ("aks", ["properties.networkProfile.serviceCidr", "properties.networkProfile.dnsServiceIP"])]
+    assert "--allow-replace" in str(refused.value)
     assert writes(sim) == {}
     assert res(sim, cluster_id(cfg))["properties"]["networkProfile"]["serviceCidr"] == "172.16.0.0/16"
