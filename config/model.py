@@ -464,6 +464,11 @@ class SystemPool(NodePool):
 class UserPool(NodePool):
     """[aks.user_pool]: the user node pool."""
 
+    enabled: bool = Field(
+        default=True,
+        description="Deploy the user pool. `false`: workloads run on the system pool, which then carries "
+        "no `CriticalAddonsOnly` taint; switching it off deletes the pool.",
+    )
     name: str = Field(default="user", description="Pool name: 1-12 lowercase letters and digits.")
     max_count: int = Field(default=10, description="Autoscaler maximum; sizes the node subnet check.")
 

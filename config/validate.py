@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from hubspoke_deploy.config.model import (
     CLOUD_ENDPOINTS,
+    AksConfig,
     DeploymentConfig,
     FirewallConfig,
     NodePool,
@@ -528,7 +529,7 @@ def _check_cluster_network(
                 'remove spokes.subnets.pods, or set aks.network_plugin_mode = "none".',
             )
         separate_pods = not aks.overlay and spoke.subnets.pods is not None
-        for key, pool in (("system_nodes", aks.system_pool), ("user_nodes", aks.user_pool)):
+        for key, pool in _pools(aks, ("system_nodes", "user_nodes")):
             net = subnets.get(f"{base}.{key}")
             if net is None:
                 continue
@@ -546,7 +547,7 @@ def _check_cluster_network(
         pods_net = subnets.get(f"{base}.pods")
         if separate_pods and pods_net is not None:
             need = (
-                sum((p.max_nodes + 1) * p.max_pods for p in (aks.system_pool, aks.user_pool))
+                sum((p.max_nodes + 1) * p.max_pods for _, p in _pools(aks, ("", "")))
                 + AZURE_RESERVED_PER_SUBNET
             )
             if pods_net.num_addresses < need:
@@ -864,8 +865,9 @@ def _check_aks(cfg: DeploymentConfig, c: _Collector, name_ok: bool) -> None:
         if not GUID_RE.match(gid):
             c.error(f"aks.admin_group_object_ids[{i}]", f"'{gid}' is not a GUID (a group object id).", "")
     _check_pool(c, "aks.system_pool", aks.system_pool, system=True)
-    _check_pool(c, "aks.user_pool", aks.user_pool, system=False)
-    if aks.system_pool.name == aks.user_pool.name:
+    if aks.user_pool.enabled:
+        _check_pool(c, "aks.user_pool", aks.user_pool, system=False)
+    if aks.user_pool.enabled and aks.system_pool.name == aks.user_pool.name:
         c.error("aks.user_pool.name", f"both pools are named '{aks.user_pool.name}'.", 'use "system" and "user".')
 
 
@@ -1014,7 +1016,7 @@ def _check_warnings(cfg: DeploymentConfig, c: _Collector) -> None:
             "the firewall does not span three zones (lower SLA).",
             'zones = ["1", "2", "3"].',
         )
-    for path, pool in (("aks.system_pool", aks.system_pool), ("aks.user_pool", aks.user_pool)):
+    for path, pool in _pools(aks, ("aks.system_pool", "aks.user_pool")):
         if len(set(pool.zones)) < 3:
             c.warn(f"{path}.zones", "the pool does not span three zones.", 'zones = ["1", "2", "3"].')
     if aks.tier == "Free":
@@ -1058,3 +1060,11 @@ def validate_config(cfg: DeploymentConfig) -> list[Problem]:
     _check_resources(cfg, c, name_ok)
     _check_warnings(cfg, c)
     return c.problems
+
+
+def _pools(aks: AksConfig, names: tuple[str, str]) -> list[tuple[str, NodePool]]:
+    """(name, pool) of the pools the cluster has: the system pool, and the user pool when enabled."""
+    result: list[tuple[str, NodePool]] = [(names[0], aks.system_pool)]
+    if aks.user_pool.enabled:
+        result.append((names[1], aks.user_pool))
+    return result

@@ -64,7 +64,8 @@ API_VERSIONS: dict[str, str] = {
 # Teardown rank of a type when an orphan has no recorded ``requires`` (a record written by
 # schema version 1): lower ranks are deleted first. Users before what they use: pools and
 # links before clusters and zones, NICs/firewalls/Bastion before subnets and public IPs,
-# subnets before VNets, route tables, NSGs and NAT gateways, everything before the group.
+# subnets before VNets, route tables, NSGs and NAT gateways, NAT gateways before their public
+# IPs, public IPs before their prefix, everything before the group.
 DELETE_RANK: dict[str, int] = {
     "microsoft.insights/diagnosticsettings": 0,
     "microsoft.authorization/roleassignments": 0,
@@ -80,13 +81,13 @@ DELETE_RANK: dict[str, int] = {
     "microsoft.network/privateendpoints": 1,
     "microsoft.network/networkinterfaces": 2,
     "microsoft.network/virtualnetworks/subnets": 3,
-    "microsoft.network/publicipaddresses": 4,
     "microsoft.network/natgateways": 4,
     "microsoft.network/routetables": 4,
     "microsoft.network/networksecuritygroups": 4,
     "microsoft.network/firewallpolicies": 4,
+    "microsoft.network/publicipaddresses": 5,
     "microsoft.network/virtualnetworks": 5,
-    "microsoft.network/publicipprefixes": 5,
+    "microsoft.network/publicipprefixes": 6,
     "microsoft.resources/resourcegroups": 9,
 }
 DEFAULT_RANK = 4
@@ -164,14 +165,17 @@ def find_orphans(records: Mapping[str, Mapping[str, Any]], current: Mapping[str,
     (``key~hash`` for the old resource of a key that now names another one: the key it will
     have once ``up`` sets it aside).
 
-    Records that never got a resource (pending) or whose resource was deleted are not orphans."""
+    Records that never got a resource (pending) are not orphans. A deleted one of a key the
+    config still has is that step's (``down`` keeps it as a record); one of a key the config
+    dropped is, until the record itself is gone (a run killed between the delete and dropping
+    the record leaves it behind: the next run's read finds nothing and drops it)."""
     result: dict[str, OrphanRecord] = {}
     for record_key, rec in records.items():
         key = record_key
         rid = str(rec.get("resource_id") or "")
-        if not rid or rec.get("status") in (None, "pending", "deleted"):
-            continue
         step = current.get(key)
+        if not rid or rec.get("status") in (None, "pending") or (rec.get("status") == "deleted" and step):
+            continue
         if step is not None and step.resource_id().lower().rstrip("/") == rid.lower().rstrip("/"):
             continue
         if step is None:

@@ -99,7 +99,8 @@ def pool_properties(cfg: DeploymentConfig, pool: NodePool, *, system: bool) -> d
         "osDiskType": pool.os_disk_type,
         "osDiskSizeGB": pool.os_disk_size_gb,
         "vnetSubnetID": subnet_id(cfg, spoke, node_field),
-        "nodeTaints": [SYSTEM_POOL_TAINT] if system else [],
+        # Workloads stay off the system pool while a user pool exists for them.
+        "nodeTaints": [SYSTEM_POOL_TAINT] if system and cfg.aks.user_pool.enabled else [],
     }
     if pool.autoscaling:
         p["minCount"] = pool.min_count
@@ -110,7 +111,10 @@ def pool_properties(cfg: DeploymentConfig, pool: NodePool, *, system: bool) -> d
 
 
 def pools(cfg: DeploymentConfig) -> list[tuple[NodePool, bool]]:
-    return [(cfg.aks.system_pool, True), (cfg.aks.user_pool, False)]
+    result: list[tuple[NodePool, bool]] = [(cfg.aks.system_pool, True)]
+    if cfg.aks.user_pool.enabled:
+        result.append((cfg.aks.user_pool, False))
+    return result
 
 
 # --------------------------------------------------------------------------- cluster

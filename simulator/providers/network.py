@@ -879,6 +879,11 @@ class PublicIPAddresses(_TopLevel):
     }
 
     def on_write(self, ctx: WriteContext) -> None:
+        sku = ctx.resource.get("sku")
+        if isinstance(sku, dict) and sku.get("name"):
+            # A public IP is Regional unless created Global (cross-region load balancer)
+            # (https://learn.microsoft.com/azure/virtual-network/ip-services/public-ip-addresses#sku).
+            sku.setdefault("tier", "Regional")
         old = deep_get(ctx.existing, "properties.ipAddress") if ctx.existing else None
         if isinstance(old, str):
             ctx.props["ipAddress"] = old

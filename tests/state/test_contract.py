@@ -149,7 +149,7 @@ def test_break_lock_when_nobody_holds_it_returns_none(backend: Backend) -> None:
     [
         (b'{"schema_version": 1, "steps": {', "not valid JSON"),
         (b"[1, 2, 3]", "not an object"),
-        (b'{"schema_version": 99, "steps": {}}', "newer than the 1"),
+        (b'{"schema_version": 99, "steps": {}}', "newer than the 2"),
         (b'{"steps": {}}', "not an integer"),
         (b"\xff\xfe garbage", "not valid JSON"),
     ],
