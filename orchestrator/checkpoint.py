@@ -15,7 +15,7 @@ import json
 import threading
 from typing import Any
 
-from hubspoke_deploy.errors import StateCorrupt
+from hubspoke_deploy.errors import StateCorrupt, StepFailed
 from hubspoke_deploy.orchestrator.redact import find_secrets
 
 SCHEMA_VERSION = 2
@@ -108,21 +108,29 @@ class Checkpoint:
             return copy.deepcopy(rec) if rec else {"status": PENDING}
 
     def update(self, key: str, *, clear: tuple[str, ...] = (), **fields: Any) -> None:
-        """Change a step's record and save — unless nothing changes (no write at all)."""
+        """Change a step's record and save — unless nothing changes (no write at all).
+
+        The change is checked for secrets *before* the record is touched: a refused change
+        raises :class:`StepFailed` (code ``SecretInOutputs``, naming the JSON path, never the
+        value) and leaves the record, and so every later save, exactly as it was."""
         with self._lock:
-            rec = self.doc.setdefault("steps", {}).setdefault(key, {"status": PENDING})
-            before = {k: rec.get(k) for k in (*fields, *clear)}
+            steps = self.doc.setdefault("steps", {})
+            current = steps.get(key) or {"status": PENDING}
+            candidate = dict(current)
             for name, value in fields.items():
                 if value is None and name in ("last_error",):
-                    rec.pop(name, None)
+                    candidate.pop(name, None)
                 else:
-                    rec[name] = value
+                    candidate[name] = value
             for name in clear:
-                rec.pop(name, None)
-            if {k: rec.get(k) for k in (*fields, *clear)} == before:
+                candidate.pop(name, None)
+            names = (*fields, *clear)
+            if {k: candidate.get(k) for k in names} == {k: current.get(k) for k in names}:
+                steps.setdefault(key, current)
                 return
-            self._refuse_secrets(key, rec)
-            rec["updated_at"] = now()
+            self._refuse_secrets(key, {k: candidate[k] for k in fields if k in candidate})
+            candidate["updated_at"] = now()
+            steps[key] = candidate
         self.save()  # outside the in-memory lock: see save()
 
     def forget(self, key: str) -> None:
@@ -170,13 +178,24 @@ class Checkpoint:
 
     # -- persistence ----------------------------------------------------------------
     @staticmethod
-    def _refuse_secrets(key: str, rec: dict[str, Any]) -> None:
-        """Every record is checked when it changes (continuation tokens are opaque base64 of
-        a response azure-core already stripped of sensitive headers)."""
-        checked = {k: v for k, v in rec.items() if k != "lro"}
+    def _refuse_secrets(key: str, changed: dict[str, Any]) -> None:
+        """The fields a change writes are checked before they reach the record (continuation
+        tokens are opaque base64 of a response azure-core already stripped of sensitive
+        headers, so ``lro`` is not)."""
+        checked = {k: v for k, v in changed.items() if k != "lro"}
         leaks = find_secrets(checked, f"$.steps.{key}")
         if leaks:
-            raise ValueError(f"refusing to write a secret into the checkpoint at {leaks[0]}")
+            where = ", ".join(leaks)
+            in_outputs = leaks[0].startswith(f"$.steps.{key}.outputs")
+            raise StepFailed(
+                step=key,
+                code="SecretInOutputs" if in_outputs else "SecretInCheckpoint",
+                message=(
+                    f"refusing to write a secret into the checkpoint at {where}; nothing was written. "
+                    + ("A step's outputs must carry no credential (read secrets where they are used)."
+                       if in_outputs else "A step's record must carry no credential.")
+                ),
+            )
 
     def save(self) -> None:
         """Make every change made so far durable before returning (group commit).

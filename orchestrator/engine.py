@@ -269,7 +269,7 @@ class Engine:
             self.checkpoint.update(
                 step.key,
                 status=FAILED,
-                last_error={"code": outcome.error.code, "message": outcome.error.message},
+                last_error=redact({"code": outcome.error.code, "message": outcome.error.message}),
                 finished_at=now(),
                 resource_id=step.resource_id(),
             )

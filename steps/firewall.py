@@ -601,11 +601,13 @@ class RouteTableStep(DeploymentStep):
                          "privateEndpointNetworkPolicies", "privateLinkServiceNetworkPolicies",
                          "serviceEndpoints", "natGateway")
             }}
+            # One token slot per subnet: after a kill, a subnet re-attaches to its own operation,
+            # never to another subnet's (issue 13.5).
             ctx.lro.run(
                 lambda rg=rg, vnet=vnet, name=name, body=body, **kw: net.subnets.begin_create_or_update(
                     rg, vnet, name, body, **kw
                 ),
-                kind="disassociate",
+                kind=f"disassociate:{sid.lower()}",
                 resource_type="Microsoft.Network/virtualNetworks/subnets",
             )
 

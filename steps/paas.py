@@ -319,8 +319,15 @@ class PrivateDnsLinkStep(PlatformStep):
         return (self.zone, f"link-{self.vnet}")
 
     def lock_keys(self) -> tuple[str, ...]:
-        # Writes under one zone are serialised by Azure.
-        return (dns_zone_id(self.cfg, self.zone).lower(),)
+        # Writes under one zone are serialised by Azure. The link also references the VNet,
+        # which Azure shows Updating while one of its subnets or peerings is written; a link
+        # PUT then is refused (400 ReferencedResourceNotProvisioned, "... is not in Succeeded
+        # state ... PutSubnetOperation": https://github.com/Azure-Samples/azuresandbox/issues/25).
+        # Holding the VNet's key too serialises the link with the VNet's children.
+        return (
+            dns_zone_id(self.cfg, self.zone).lower(),
+            arm_id(self.cfg, "Microsoft.Network/virtualNetworks", self.vnet).lower(),
+        )
 
     def desired(self, config: Any, upstream: Mapping[str, Outputs]) -> Spec:
         return {
@@ -384,7 +391,11 @@ class PrivateDnsZoneGroupStep(PlatformStep):
         return (endpoint_name(self.cfg, self.service), "default")
 
     def lock_keys(self) -> tuple[str, ...]:
-        return (endpoint_id(self.cfg, self.service).lower(),)
+        # The group references the zone, which is Updating while one of its VNet links is
+        # written (a child operation shows the parent Updating, as for a VNet's subnets): the
+        # group's PUT would be refused with ReferencedResourceNotProvisioned. Holding the zone's
+        # key serialises the group with the zone's links.
+        return (endpoint_id(self.cfg, self.service).lower(), dns_zone_id(self.cfg, self.zone).lower())
 
     def desired(self, config: Any, upstream: Mapping[str, Outputs]) -> Spec:
         return {

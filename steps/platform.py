@@ -8,7 +8,11 @@ routed subnets / route table wait for it.
 
 * identities and role assignments before the cluster;
 * route table association (routed node subnets) and the firewall before the cluster;
-* private DNS zones before zone groups; targets before their private endpoints.
+* private DNS zones before zone groups; targets before their private endpoints;
+* a write that references a resource never runs while a child of that resource is written
+  (Azure shows the parent Updating and refuses the reference with
+  ``ReferencedResourceNotProvisioned``): VNet links hold their VNet's lock (subnets, peerings)
+  and DNS zone groups their zone's lock (links) -- ``lock_keys`` in ``steps/paas.py``.
 """
 
 from __future__ import annotations

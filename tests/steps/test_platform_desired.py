@@ -298,7 +298,9 @@ def test_dns_zones_and_links_to_hub_and_every_spoke() -> None:
             assert body["location"] == "global"
             assert body["properties"]["registrationEnabled"] is False
             assert body["properties"]["virtualNetwork"]["id"].endswith(f"/virtualNetworks/{vnet}")
-            assert link.lock_keys() == (steps[f"dns.{zone}"].resource_id().lower(),)
+            # serialised with the zone's other writes and with the VNet's children (issue 13.6)
+            assert link.lock_keys() == (steps[f"dns.{zone}"].resource_id().lower(),
+                                        body["properties"]["virtualNetwork"]["id"].lower())
     assert sum(1 for k in steps if ".link." in k) == 9
 
 
@@ -329,7 +331,8 @@ def test_private_endpoints_and_zone_groups(service: str, target: str, group: str
     zg = zg_step.desired(cfg, upstream)
     (config,) = zg["properties"]["privateDnsZoneConfigs"]
     assert config["properties"]["privateDnsZoneId"] == upstream[f"dns.{zone}"]["id"]
-    assert zg_step.lock_keys() == (steps[f"pe.{service}"].resource_id().lower(),)
+    assert zg_step.lock_keys() == (steps[f"pe.{service}"].resource_id().lower(),
+                                   steps[f"dns.{zone}"].resource_id().lower())
 
 
 # --------------------------------------------------------------------------- bastion and jump box
