@@ -316,3 +316,81 @@ def test_orphan_deletion_resumes_after_a_fault_storm(sim: Simulator, env: dict[s
     assert result.status == RunStatus.SUCCEEDED
     assert pending(plan(cfg)) == []
     assert not [r for r in azure(sim) if "vnet-aks-prod-apps" in r]
+
+
+def test_an_nsg_attached_out_of_band_to_an_owned_subnet_is_drift_and_up_removes_it(
+    sim: Simulator, env: dict[str, str]
+) -> None:
+    cfg = config(base(), env)
+    up(cfg)
+    from azure.mgmt.network import NetworkManagementClient
+    from hubspoke_deploy.simulator import SimulatorCredential
+
+    net = NetworkManagementClient(SimulatorCredential(), cfg.subscription_id, base_url=sim.endpoint,
+                                  credential_scopes=["https://management.azure.com/.default"])
+    nsg = net.network_security_groups.begin_create_or_update(
+        cfg.resource_group, "nsg-someone-else", {"location": cfg.location}).result()
+    vnet = cfg.spoke_vnet_name("aks")
+    subnet = net.subnets.get(cfg.resource_group, vnet, "snet-api-server")
+    net.subnets.begin_create_or_update(cfg.resource_group, vnet, "snet-api-server", {
+        "properties": {
+            "addressPrefix": subnet.address_prefix,
+            "delegations": [{"name": d.name, "properties": {"serviceName": d.service_name}}
+                            for d in subnet.delegations or []],
+            "serviceEndpoints": [{"service": "Microsoft.Storage"}],  # someone else's, not owned: kept
+            "networkSecurityGroup": {"id": nsg.id},
+        },
+    }).result()
+
+    with open_session(cfg, command="plan", lock=False) as session:
+        drift = session.engine.plan(refresh_only=True)
+    changed = {e.key: [c.path for c in e.changes] for e in drift.entries if e.changes}
+    assert changed == {"subnet.aks.api_server": ["properties.networkSecurityGroup"]}
+
+    sim.reset_stats()
+    result = up(cfg)
+    assert result.outcomes["subnet.aks.api_server"].action == "update"
+    assert sim.stats()["methods"].get("PUT") == 1
+    after = net.subnets.get(cfg.resource_group, vnet, "snet-api-server")
+    assert after.network_security_group is None
+    assert [e.service for e in after.service_endpoints or []] == ["Microsoft.Storage"]
+    assert net.network_security_groups.get(cfg.resource_group, "nsg-someone-else") is not None
+    assert pending(plan(cfg)) == []
+
+
+def test_cli_up_lists_the_replacements_and_exits_2_before_writing(
+    sim: Simulator, env: dict[str, str], tmp_path: Path
+) -> None:
+    import os
+    import subprocess
+
+    up(config(base(), env))
+    data = base()
+    data["aks"]["service_cidr"] = "172.18.0.0/16"
+    data["aks"]["dns_service_ip"] = "172.18.0.10"
+    data["firewall"]["public_ip_count"] = 1  # a pending update and an orphan: neither happens
+    cfg_file = tmp_path / "changed.toml"
+    cfg_file.write_text("\n".join(f"{k} = {json_value(v)}" for k, v in data.items()))
+    sim.reset_stats()
+    proc = subprocess.run(
+        [sys.executable, "-m", "hubspoke_deploy.cli", "up", "--yes", "--config", str(cfg_file)],
+        capture_output=True, text=True, timeout=180, env={**os.environ, **env},
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "aks: /subscriptions/" in proc.stderr and "forced by: properties.networkProfile.serviceCidr" in proc.stderr
+    assert "--allow-replace" in proc.stderr and "nothing was changed" in proc.stderr
+    methods = sim.stats()["methods"]
+    assert methods.get("PUT", 0) == methods.get("DELETE", 0) == 0
+
+
+def json_value(value: Any) -> str:
+    """An inline TOML value (JSON strings, numbers and arrays are TOML too)."""
+    import json
+
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k)} = {json_value(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(json_value(v) for v in value) + "]"
+    return json.dumps(value)
