@@ -255,7 +255,8 @@ def test_a_foreign_resource_that_needs_replacing_stops_up_before_any_write(
     ResourceManagementClient(SimulatorCredential(), cfg.subscription_id, **kw).resource_groups.create_or_update(
         cfg.resource_group, {"location": cfg.location, "tags": {"owner": "other-team"}})
     foreign = f"pip-fw-{cfg.name}-01"
-    NetworkManagementClient(SimulatorCredential(), cfg.subscription_id, **kw).public_ip_addresses.begin_create_or_update(
+    net = NetworkManagementClient(SimulatorCredential(), cfg.subscription_id, **kw)
+    net.public_ip_addresses.begin_create_or_update(
         cfg.resource_group, foreign,
         {"location": cfg.location, "sku": {"name": "Standard"}, "zones": ["1"],
          "tags": {"owner": "other-team"}, "properties": {"publicIPAllocationMethod": "Static"}},

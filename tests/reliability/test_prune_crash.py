@@ -66,7 +66,8 @@ def _plant_foreign_ip(sim: Simulator) -> str:
         "rg-sandbox", "pip-other-team",
         {"location": "westeurope", "sku": {"name": "Standard"}, "properties": {"publicIPAllocationMethod": "Static"}},
     ).result()
-    return f"/subscriptions/{sub}/resourceGroups/rg-sandbox/providers/Microsoft.Network/publicIPAddresses/pip-other-team"
+    return (f"/subscriptions/{sub}/resourceGroups/rg-sandbox/providers/Microsoft.Network"
+            "/publicIPAddresses/pip-other-team")
 
 
 def test_sigkill_while_deleting_orphans_then_up_finishes(
@@ -92,7 +93,11 @@ def test_sigkill_while_deleting_orphans_then_up_finishes(
     kills = 0
     for _ in range(3):
         proc = S.spawn_cli(env, "up", "--yes", config=b)
-        if not S.wait_for(lambda: _deleting(state) or proc.poll() is not None, timeout=120, interval=0.01):
+
+        def deleting_or_done(proc: subprocess.Popen[str] = proc) -> bool:
+            return _deleting(state) or proc.poll() is not None
+
+        if not S.wait_for(deleting_or_done, timeout=120, interval=0.01):
             proc.kill()
             pytest.fail("no orphan delete started within 120 s")
         if proc.poll() is None:
