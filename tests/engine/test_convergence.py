@@ -302,11 +302,41 @@ def test_adopted_resource_group_keeps_its_tags_and_survives_down(sim: Simulator,
     assert [r.id for r in rm.resources.list_by_resource_group(cfg.resource_group)] == []
 
 
+def _foreign_ip(sim: Simulator, cfg: DeploymentConfig) -> str:
+    from azure.mgmt.network import NetworkManagementClient
+    from hubspoke_deploy.simulator import SimulatorCredential
+
+    net = NetworkManagementClient(SimulatorCredential(), cfg.subscription_id, base_url=sim.endpoint,
+                                  credential_scopes=["https://management.azure.com/.default"])
+    return str(net.public_ip_addresses.begin_create_or_update(
+        cfg.resource_group, "pip-someone-else",
+        {"location": cfg.location, "sku": {"name": "Standard"}, "properties": {"publicIPAllocationMethod": "Static"}},
+    ).result().id)
+
+
+def test_down_deletes_orphans_too(sim: Simulator, env: dict[str, str]) -> None:
+    data = base()
+    up(config(data, env))
+    _remove_spoke(data)
+    cfg = config(data, env)
+    foreign = _foreign_ip(sim, cfg)
+    with open_session(cfg, command="plan", lock=False) as session:
+        preview = session.engine.plan_destroy()
+    assert {e.key for e in preview.entries if e.orphan} >= {"vnet.apps", "peering.hub-to-apps", "subnet.apps.jumpbox"}
+    with open_session(cfg, command="down") as session:
+        result = session.engine.down()
+    assert result.status == RunStatus.SUCCEEDED
+    assert result.outcomes["vnet.apps"].status == "deleted"
+    left = [rid for rid in azure(sim) if "/resourcegroups/rg-aks-prod/" in rid]
+    assert left == [foreign.lower()]  # the foreign IP, and nothing of the deployment
+
+
 def test_orphan_deletion_resumes_after_a_fault_storm(sim: Simulator, env: dict[str, str]) -> None:
     data = base()
     up(config(data, env))
     _remove_spoke(data)
     cfg = config(data, env)
+    foreign = _foreign_ip(sim, cfg)
     sim.set_faults(FaultSpec.parse("429=0.1,500=0.1,drop=0.05,lrofail=0.05"))
     for _ in range(6):
         with open_session(cfg, command="up") as session:
@@ -317,6 +347,7 @@ def test_orphan_deletion_resumes_after_a_fault_storm(sim: Simulator, env: dict[s
     assert result.status == RunStatus.SUCCEEDED
     assert pending(plan(cfg)) == []
     assert not [r for r in azure(sim) if "vnet-aks-prod-apps" in r]
+    assert sim.get_resource(foreign) is not None
 
 
 def test_an_nsg_attached_out_of_band_to_an_owned_subnet_is_drift_and_up_removes_it(
