@@ -407,10 +407,23 @@ def _run(args: argparse.Namespace, pr: _Printer) -> int:
     raise UsageError(f"unknown command {cmd!r}")
 
 
+def _quiet_azure_loggers(args: argparse.Namespace) -> None:
+    """The Azure SDKs log through the standard library, which (with no handler configured)
+    prints their warnings to stderr: one per credential tried, per request. Errors reach the
+    user through our own messages; ``-v`` lets the SDK's lines through."""
+    import logging
+
+    if not getattr(args, "verbose", None):
+        azure_log = logging.getLogger("azure")
+        if not any(isinstance(h, logging.NullHandler) for h in azure_log.handlers):
+            azure_log.addHandler(logging.NullHandler())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(list(argv) if argv is not None else None)
     pr = _Printer(args)
+    _quiet_azure_loggers(args)
     if not args.command:
         parser.print_help()
         return EXIT_USAGE

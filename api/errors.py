@@ -75,6 +75,26 @@ class ConfigError(HubspokeError):
         super().__init__("\n".join(lines))
 
 
+class AzureUnreachable(HubspokeError):
+    """Azure Resource Manager (or the configured endpoint) could not be reached: connection
+    refused, name not resolved, TLS certificate not trusted... Nothing was changed; fix the
+    endpoint or the network and run again."""
+
+    exit_code = EXIT_FAILED
+
+
+class AuthenticationFailed(HubspokeError):
+    """No credential could get a token (no ``az login``, no managed identity...). The message
+    names each credential tried and the fix. Nothing was changed."""
+
+    exit_code = EXIT_FAILED
+
+    def __init__(self, message: str, tried: list[str] | None = None) -> None:
+        #: one ``"Name: reason"`` entry per credential tried
+        self.tried = list(tried or [])
+        super().__init__(message)
+
+
 class StateError(HubspokeError):
     """The checkpoint state cannot be used (corrupt, newer schema, unreachable)."""
 
