@@ -6,6 +6,7 @@ Azure SDKs, pydantic models and rich are imported lazily so ``--help`` answers f
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -20,6 +21,7 @@ from hubspoke_deploy.errors import (
     EXIT_INTERRUPTED,
     EXIT_LOCKED,
     EXIT_OK,
+    EXIT_PIPE,
     EXIT_USAGE,
     ConfigError,
     DeploymentFailed,
@@ -35,6 +37,7 @@ EXIT_CODES_HELP = """exit codes:
   3    state locked by another run
   4    plan --detailed-exitcode: changes pending
   130  interrupted (state is safe: run again to resume)
+  141  output pipe closed by its reader (e.g. `status | head`)
 
 environment:
   HUBSPOKE_<SECTION>_<KEY> overrides [azure] and [state] keys, e.g. HUBSPOKE_AZURE_ENDPOINT,
@@ -250,8 +253,14 @@ class _Progress:
                 self.running.pop(str(event.get("step")), None)
                 self.done += 1
                 if kind == "step_finished":
-                    fields = {k: event.get(k) for k in ("step", "resource_id", "action", "changed",
-                                                         "duration_s", "attempts", "status")}
+                    names: tuple[str, ...] = ("step", "resource_id", "action", "changed", "duration_s", "attempts",
+                                              "status")
+                    if event.get("status") == "interrupted":
+                        # stopped mid-step: no outcome to report, the operation is checkpointed
+                        names = ("step", "resource_id", "duration_s", "status")
+                    fields = {k: event.get(k) for k in names}
+                    if event.get("status") == "interrupted":
+                        fields["action"] = "interrupted"
                     if event.get("error"):
                         self.log.error("step", **fields, error=event["error"])
                     else:
@@ -497,6 +506,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return _run(args, pr)
+    except BrokenPipeError:
+        # The reader went away (`status | head`): stop writing, without a traceback. Python
+        # would report the failed flush of the dead pipe at exit: point stdout at /dev/null.
+        with contextlib.suppress(OSError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_PIPE
     except ConfigError as err:
         if pr.json:
             pr.data({"error": "config", "problems": [p.__dict__ for p in err.problems]})

@@ -11,6 +11,7 @@ Exit codes (documented in the README):
     3   state locked by another run
     4   ``plan --detailed-exitcode``: changes pending
     130 interrupted (state is safe; run again to resume)
+    141 the output pipe was closed by its reader (``status | head``)
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ EXIT_USAGE = 2
 EXIT_LOCKED = 3
 EXIT_CHANGES = 4
 EXIT_INTERRUPTED = 130
+#: stdout's reader went away (``status | head``): 128 + SIGPIPE, as a shell reports a process SIGPIPE killed
+EXIT_PIPE = 141
 
 
 class HubspokeError(Exception):
