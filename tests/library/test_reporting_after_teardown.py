@@ -89,16 +89,16 @@ def test_status_after_an_interrupted_up_that_follows_a_teardown(
     finished: dict[str, dict[str, Any]] = {}
 
     def on_event(event: dict[str, Any]) -> None:
-        if event["event"] == "step_applying" and event["step"] == KEYVAULT:
-            cancel.set()  # stop while the vault's recovery is in flight
+        if event["event"] == "step_applying" and event["step"] == "fw":
+            cancel.set()  # stop while the firewall create (the longest operation here) is in flight
         if event["event"] == "step_finished":
             finished[event["step"]] = event
 
     result = hd.up(cfg, cancel=cancel, on_event=on_event, raise_on_failure=False)
     assert result.status == hd.RunStatus.INTERRUPTED
-    vault = result.steps[KEYVAULT]
-    assert vault.status == "interrupted" and vault.action == "interrupted"
-    assert finished[KEYVAULT]["action"] == "interrupted"
+    fw = result.steps["fw"]
+    assert fw.status == "interrupted" and fw.action == "interrupted"
+    assert finished["fw"]["action"] == "interrupted"
 
     st = hd.status(cfg)
     assert st["last_run"]["command"] == "up"
