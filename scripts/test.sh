@@ -12,6 +12,9 @@ fi
 "$VENV/bin/python" -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
 "$VENV/bin/python" -m pip install --quiet -e '.[dev]'
 bash scripts/install-azurite.sh >/dev/null
+# pytest-randomly (dev extra) shuffles the order of every run, the CI's included, so the suite
+# stays order-independent; the header prints the seed (replay: --randomly-seed=N; file order:
+# -p no:randomly).
 # Most tests wait on simulated Azure latencies rather than burn CPU, so 4 workers on 2 cores
 # roughly halve the wall time. PYTEST_WORKERS=0 runs everything in one process.
 exec "$VENV/bin/python" -m pytest -n "${PYTEST_WORKERS:-4}" "$@"
