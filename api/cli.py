@@ -6,6 +6,7 @@ Azure SDKs, pydantic models and rich are imported lazily so ``--help`` answers f
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -18,7 +19,9 @@ from typing import Any
 from hubspoke_deploy.errors import (
     EXIT_CHANGES,
     EXIT_INTERRUPTED,
+    EXIT_LOCKED,
     EXIT_OK,
+    EXIT_PIPE,
     EXIT_USAGE,
     ConfigError,
     DeploymentFailed,
@@ -34,6 +37,7 @@ EXIT_CODES_HELP = """exit codes:
   3    state locked by another run
   4    plan --detailed-exitcode: changes pending
   130  interrupted (state is safe: run again to resume)
+  141  output pipe closed by its reader (e.g. `status | head`)
 
 environment:
   HUBSPOKE_<SECTION>_<KEY> overrides [azure] and [state] keys, e.g. HUBSPOKE_AZURE_ENDPOINT,
@@ -93,8 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--parallelism", type=int, default=None)
     add("status", "per-step state from the checkpoint (no Azure call)")
     add("outputs", "what an operator needs next: ids, FQDNs, IPs, commands")
-    un = add("unlock", "break the state lock of a dead run")
-    un.add_argument("--yes", "-y", action="store_true", default=False)
+    un = add("unlock", "show who holds the state lock; with LOCK_ID, break the lock of that (dead) run")
+    un.add_argument("lock_id", nargs="?", default=None, metavar="LOCK_ID",
+                    help="the holder's run id, as named by `unlock` or the 'state is locked' error")
+    un.add_argument("--force", action="store_true", default=False,
+                    help="break the lock even though its run is still alive on this host")
+    un.add_argument("--yes", "-y", action="store_true", default=False, help="do not ask for confirmation")
     s = add("simulator", "run the ARM simulator standalone")
     s.add_argument("--port", type=int, default=8443)
     s.add_argument("--time-scale", type=float, default=None)
@@ -245,8 +253,14 @@ class _Progress:
                 self.running.pop(str(event.get("step")), None)
                 self.done += 1
                 if kind == "step_finished":
-                    fields = {k: event.get(k) for k in ("step", "resource_id", "action", "changed",
-                                                         "duration_s", "attempts", "status")}
+                    names: tuple[str, ...] = ("step", "resource_id", "action", "changed", "duration_s", "attempts",
+                                              "status")
+                    if event.get("status") == "interrupted":
+                        # stopped mid-step: no outcome to report, the operation is checkpointed
+                        names = ("step", "resource_id", "duration_s", "status")
+                    fields = {k: event.get(k) for k in names}
+                    if event.get("status") == "interrupted":
+                        fields["action"] = "interrupted"
                     if event.get("error"):
                         self.log.error("step", **fields, error=event["error"])
                     else:
@@ -276,6 +290,74 @@ def _install_signals(cancel: threading.Event, pr: _Printer) -> None:
 
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
+
+
+def _graph_data(steps: Any) -> dict[str, Any]:
+    """``graph -o json``: every step with its requires and typical duration, and the critical path."""
+    from hubspoke_deploy.orchestrator.engine import build_graph, longest_path
+
+    graph = build_graph(steps)
+    total, path = longest_path(graph)
+    on_path = set(path)
+    return {
+        "critical_path": path,
+        "critical_path_seconds": round(total, 1),
+        "steps": [{"step": k, "requires": sorted(s.requires), "typical_seconds": round(s.typical_seconds(), 1),
+                   "resource_id": s.resource_id(), "critical": k in on_path}
+                  for k, s in sorted(graph.items())],
+    }
+
+
+def _unlock(args: argparse.Namespace, pr: _Printer, store: Any) -> int:
+    """Like ``terraform force-unlock``: name the holder, break only the lock whose id is given,
+    and never the lock of a run still alive on this host unless ``--force``."""
+    from hubspoke_deploy.orchestrator.stores import holder_alive, holder_words
+
+    holder = store.holder()
+    report: dict[str, Any] = {"state": store.describe(), "locked": bool(holder), "holder": holder or None,
+                              "unlocked": False}
+    if not holder:
+        if pr.json:
+            pr.data(report)
+        else:
+            pr.out(f"state is not locked ({store.describe()})")
+        return EXIT_OK
+    words = holder_words(holder)
+    run_id = holder.get("run_id") or ""
+    alive = holder_alive(holder)
+    report["holder_alive"] = alive
+
+    def refuse(message: str, code: int) -> int:
+        if pr.json:
+            pr.data({**report, "error": message})
+        else:
+            pr.out(f"state is locked by {words}")
+            pr.err(f"error: {message}")
+        return code
+
+    if not args.lock_id:
+        return refuse(f"nothing was changed: to break this lock, pass its id: hubspoke-deploy unlock {run_id or '?'}",
+                      EXIT_USAGE)
+    if args.lock_id != run_id:
+        return refuse(f"lock id {args.lock_id!r} does not match the lock held by run {run_id or '(unknown)'}; "
+                      "nothing was changed", EXIT_USAGE)
+    if alive and not args.force:
+        return refuse(f"run {run_id} is still working (pid {holder.get('pid')} is alive on this host): breaking "
+                      "its lock would let two runs write the state. Wait for it or stop it (Ctrl-C); "
+                      "--force breaks the lock anyway", EXIT_LOCKED)
+    where = "" if alive is not None else " (it runs on another host: make sure it is dead)"
+    if not pr.json:
+        pr.out(f"state is locked by {words}")
+    if not _confirm(f"break the lock of run {run_id}{where}?", args.yes):
+        pr.err("aborted")
+        return EXIT_USAGE
+    store.break_lock()
+    report["unlocked"] = True
+    if pr.json:
+        pr.data(report)
+    else:
+        pr.out(f"lock of run {run_id} broken")
+    return EXIT_OK
 
 
 def _run(args: argparse.Namespace, pr: _Printer) -> int:
@@ -308,10 +390,14 @@ def _run(args: argparse.Namespace, pr: _Printer) -> int:
             pr.out(f"{cfg.source or 'config'}: valid ({len(warnings)} warning(s))")
         return EXIT_OK
     if cmd == "graph":
-        from hubspoke_deploy.orchestrator.graph import render
         from hubspoke_deploy.steps.architecture import build_steps
 
-        pr.out(render(build_steps(cfg), args.format))
+        if pr.json:
+            pr.data(_graph_data(build_steps(cfg)))
+        else:
+            from hubspoke_deploy.orchestrator.graph import render
+
+            pr.out(render(build_steps(cfg), args.format))
         return EXIT_OK
     import hubspoke_deploy.library as lib
 
@@ -341,16 +427,7 @@ def _run(args: argparse.Namespace, pr: _Printer) -> int:
                 pr.out(f"{k}: {v if not isinstance(v, (dict, list)) else json.dumps(v)}")
         return EXIT_OK
     if cmd == "unlock":
-        store = lib._open_store(cfg)
-        holder = store.holder()
-        if not holder:
-            pr.out("state is not locked")
-            return EXIT_OK
-        if not _confirm(f"break the lock held by {holder}?", args.yes):
-            return EXIT_USAGE
-        store.break_lock()
-        pr.out(f"lock broken (was held by {holder})")
-        return EXIT_OK
+        return _unlock(args, pr, lib._open_store(cfg))
     if cmd == "plan":
         plan = lib.plan(cfg, parallelism=args.parallelism, refresh_only=args.refresh_only, destroy=args.destroy)
         title = "Teardown plan:" if args.destroy else ("Drift:" if args.refresh_only else "Plan:")
@@ -407,15 +484,35 @@ def _run(args: argparse.Namespace, pr: _Printer) -> int:
     raise UsageError(f"unknown command {cmd!r}")
 
 
+def _quiet_azure_loggers(args: argparse.Namespace) -> None:
+    """The Azure SDKs log through the standard library, which (with no handler configured)
+    prints their warnings to stderr: one per credential tried, per request. Errors reach the
+    user through our own messages; ``-v`` lets the SDK's lines through."""
+    import logging
+
+    if not getattr(args, "verbose", None):
+        azure_log = logging.getLogger("azure")
+        if not any(isinstance(h, logging.NullHandler) for h in azure_log.handlers):
+            azure_log.addHandler(logging.NullHandler())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(list(argv) if argv is not None else None)
     pr = _Printer(args)
+    _quiet_azure_loggers(args)
     if not args.command:
         parser.print_help()
         return EXIT_USAGE
     try:
         return _run(args, pr)
+    except BrokenPipeError:
+        # The reader went away (`status | head`): stop writing, without a traceback. Python
+        # would report the failed flush of the dead pipe at exit: point stdout at /dev/null.
+        with contextlib.suppress(OSError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_PIPE
     except ConfigError as err:
         if pr.json:
             pr.data({"error": "config", "problems": [p.__dict__ for p in err.problems]})

@@ -11,6 +11,7 @@ Exit codes (documented in the README):
     3   state locked by another run
     4   ``plan --detailed-exitcode``: changes pending
     130 interrupted (state is safe; run again to resume)
+    141 the output pipe was closed by its reader (``status | head``)
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ EXIT_USAGE = 2
 EXIT_LOCKED = 3
 EXIT_CHANGES = 4
 EXIT_INTERRUPTED = 130
+#: stdout's reader went away (``status | head``): 128 + SIGPIPE, as a shell reports a process SIGPIPE killed
+EXIT_PIPE = 141
 
 
 class HubspokeError(Exception):
@@ -73,6 +76,26 @@ class ConfigError(HubspokeError):
         where = f" in {source}" if source else ""
         lines = [f"{len(self.problems)} problem(s){where}:"] + [f"  - {p}" for p in self.problems]
         super().__init__("\n".join(lines))
+
+
+class AzureUnreachable(HubspokeError):
+    """Azure Resource Manager (or the configured endpoint) could not be reached: connection
+    refused, name not resolved, TLS certificate not trusted... Nothing was changed; fix the
+    endpoint or the network and run again."""
+
+    exit_code = EXIT_FAILED
+
+
+class AuthenticationFailed(HubspokeError):
+    """No credential could get a token (no ``az login``, no managed identity...). The message
+    names each credential tried and the fix. Nothing was changed."""
+
+    exit_code = EXIT_FAILED
+
+    def __init__(self, message: str, tried: list[str] | None = None) -> None:
+        #: one ``"Name: reason"`` entry per credential tried
+        self.tried = list(tried or [])
+        super().__init__(message)
 
 
 class StateError(HubspokeError):

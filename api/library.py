@@ -113,7 +113,8 @@ class StepResult:
     """Outcome of one step.
 
     ``status`` is one of :class:`StepStatus` (as a string); ``action`` what was done
-    (``create``, ``update``, ``replace``, ``no-op``, ``delete``, ``keep``); ``changed`` whether a
+    (``create``, ``update``, ``replace``, ``no-op``, ``delete``, ``keep``; ``interrupted`` when the
+    run stopped during the step); ``changed`` whether a
     write was sent; ``error`` the :class:`~hubspoke_deploy.errors.StepFailed` (with Azure's
     error ``code``) when the step failed.
     """
@@ -422,16 +423,30 @@ def status(config: ConfigSource) -> dict[str, Any]:
     doc = store.load() or {}
     store_desc = store.describe()
     steps = doc.get("steps", {})
+    last_run = (doc.get("runs") or [None])[-1]
+    teardown = doc.get("teardown")
+    # The teardown record stays in the document; it describes the deployment only while the
+    # teardown is the last run. After it (an `up`, finished or not), steps the teardown deleted
+    # and no later run reached are pending again.
+    after_teardown = isinstance(teardown, dict) and not (last_run and last_run.get("id") == teardown.get("run_id"))
+    if after_teardown:
+        teardown = None
+
+    def shown(rec: Mapping[str, Any]) -> Any:
+        if after_teardown and rec.get("status") == "deleted":
+            return "pending"
+        return rec.get("status")
+
     return {
         "deployment": cfg.name,
         "state": store_desc,
         "schema_version": doc.get("schema_version"),
         "updated_at": doc.get("updated_at"),
-        "last_run": (doc.get("runs") or [None])[-1],
-        "teardown": doc.get("teardown"),
+        "last_run": last_run,
+        "teardown": teardown,
         "steps": {
             k: {
-                "status": v.get("status"),
+                "status": shown(v),
                 "resource_id": v.get("resource_id"),
                 "created": v.get("created", False),
                 "attempts": v.get("attempts", 0),

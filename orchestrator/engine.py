@@ -255,7 +255,7 @@ class Engine:
         try:
             outcome = run(step)
         except Interrupted:
-            outcome = StepOutcome(step.key, "interrupted", resource_id=step.resource_id())
+            outcome = StepOutcome(step.key, "interrupted", "interrupted", resource_id=step.resource_id())
         except StepFailed as err:
             outcome = StepOutcome(step.key, FAILED, resource_id=step.resource_id(), error=err)
         except Exception as err:

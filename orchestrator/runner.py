@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
+import re
 import threading
 import uuid
 from collections.abc import Iterator, Mapping
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
-from hubspoke_deploy.errors import ConfigError, Problem
+from hubspoke_deploy.errors import AuthenticationFailed, AzureUnreachable, ConfigError, Problem, StepFailed
 from hubspoke_deploy.orchestrator.checkpoint import Checkpoint, digest
 from hubspoke_deploy.orchestrator.clients import Clients, RetrySettings
 from hubspoke_deploy.orchestrator.engine import Engine, EngineOptions, EventCallback
@@ -60,9 +61,133 @@ def make_credential(cfg: Any, endpoint: str, env: Mapping[str, str]) -> Any:
         return identity.ManagedIdentityCredential(client_id=cfg.azure.managed_identity_client_id)
     if kind == "workload-identity":
         return identity.WorkloadIdentityCredential()
+    # Only the credentials that can sign in without a person at the keyboard: the interactive
+    # ones (browser, broker) and VS Code's (which needs the broker) are left out, so an agent
+    # with no login fails in seconds. The managed identity in the chain probes IMDS once with a
+    # 1 s connection timeout before asking it for a token.
     return identity.DefaultAzureCredential(
         managed_identity_client_id=cfg.azure.managed_identity_client_id,
+        exclude_interactive_browser_credential=True,
+        exclude_broker_credential=True,
+        exclude_visual_studio_code_credential=True,
+        process_timeout=10,
     )
+
+
+CREDENTIAL_FIX = (
+    "Fix: sign in with `az login` (credential = \"cli\" or \"default\"), or set [azure] credential "
+    "(or HUBSPOKE_AZURE_CREDENTIAL) to the identity this machine has: managed-identity, workload-identity."
+)
+
+_URL_RE = re.compile(r"https?://\S+")
+
+
+def _short_reason(name: str, text: str) -> str:
+    """One line out of an azure-identity failure message: without the credential's own name
+    repeated, troubleshooting links and trailing sentences."""
+    text = " ".join(text.split())
+    for prefix in (f"{name}: ", f"{name} "):
+        if text.startswith(prefix):
+            text = text[len(prefix):]
+    sentences = [s.strip() for s in re.split(r"(?<=\.)\s+", text) if s.strip()]
+    kept = [s for s in sentences if not _URL_RE.search(s) and "troubleshoot" not in s.lower()]
+    reason = " ".join(kept[:2]) or (sentences[0] if sentences else "failed")
+    return reason[:200]
+
+
+def credential_failures(err: BaseException, kind: str) -> list[str]:
+    """``["Name: reason", ...]``, one per credential azure-identity tried (a chain names each
+    of them under "Attempted credentials:"; a single credential is one line)."""
+    text = str(getattr(err, "message", None) or err)
+    tried: list[str] = []
+    if "Attempted credentials:" in text:
+        body = text.split("Attempted credentials:", 1)[1]
+        current: list[str] = []
+        for line in body.splitlines():
+            if line.startswith("\t"):
+                if current:
+                    tried.append(" ".join(current))
+                current = [line.strip()]
+            elif current and line.strip() and not line.startswith("To mitigate"):
+                current.append(line.strip())
+        if current:
+            tried.append(" ".join(current))
+        out = []
+        for entry in tried:
+            name, _, reason = entry.partition(":")
+            out.append(f"{name.strip()}: {_short_reason(name.strip(), reason.strip())}")
+        if out:
+            return out
+    name = {"cli": "AzureCliCredential", "managed-identity": "ManagedIdentityCredential",
+            "workload-identity": "WorkloadIdentityCredential"}.get(kind, type(err).__name__)
+    return [f"{name}: {_short_reason(name, text.splitlines()[0] if text else type(err).__name__)}"]
+
+
+def check_credential(credential: Any, scope: str, kind: str) -> None:
+    """Get one token before anything else, so a missing login is one clear error (not one per
+    step, each walking the whole credential chain again)."""
+    from azure.core.exceptions import ClientAuthenticationError
+
+    try:
+        credential.get_token(scope)
+    except ClientAuthenticationError as err:
+        tried = credential_failures(err, kind)
+        lines = [f"no Azure credential could sign in (credential = \"{kind}\"); tried:"]
+        lines += [f"  - {t}" for t in tried]
+        lines.append(CREDENTIAL_FIX)
+        raise AuthenticationFailed("\n".join(lines), tried) from err
+
+
+def unreachable(err: BaseException, endpoint: str) -> AzureUnreachable | None:
+    """The plain-words error for a transport failure (refused, unresolved, TLS...) anywhere in
+    ``err``'s cause chain, or None when ``err`` is not one."""
+    from azure.core.exceptions import ServiceRequestError, ServiceResponseError
+
+    cause: BaseException | None = err
+    seen = 0
+    while cause is not None and not isinstance(cause, (ServiceRequestError, ServiceResponseError)):
+        cause = cause.__cause__ or cause.__context__
+        seen += 1
+        if seen > 20:
+            return None
+    if cause is None:
+        return None
+    text = str(cause)
+    low = text.lower()
+    if "certificate" in low or "ssl" in low:
+        detail = re.search(r"certificate verify failed:?\s*([^(\n]*)", text, re.I)
+        why = f"certificate verify failed: {detail.group(1).strip()}" if detail else text.splitlines()[0][:200]
+        return AzureUnreachable(
+            f"the TLS certificate of {endpoint} is not trusted ({why}). Fix: set REQUESTS_CA_BUNDLE to the "
+            "CA bundle of that endpoint (Azure Stack Hub, the simulator), or correct [azure] endpoint."
+        )
+    if "refused" in low:
+        why = "connection refused"
+    elif "name or service not known" in low or "nodename nor servname" in low or "getaddrinfo" in low:
+        why = "host name not resolved"
+    elif "timed out" in low or "timeout" in low:
+        why = "connection timed out"
+    else:
+        why = _URL_RE.sub("", text.splitlines()[0] if text else type(cause).__name__)[:200]
+    return AzureUnreachable(
+        f"cannot reach Azure Resource Manager at {endpoint}: {why}. Check [azure] endpoint "
+        "(HUBSPOKE_AZURE_ENDPOINT), the network, proxy and firewall, then run again."
+    )
+
+
+class _ReadOnlyStore:
+    """The store of a session without the lock (``plan``): reads pass through, saves are
+    dropped, so what the engine notes in memory (a failed read...) is never written and
+    never raises "does not hold the state lock" over the real error."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+
+    def save(self, doc: dict[str, Any]) -> None:
+        return None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
 
 
 @dataclass
@@ -152,6 +277,7 @@ def open_session(
         assert endpoint is not None
         fast = is_loopback_url(endpoint)
         cred = credential if credential is not None else make_credential(cfg, endpoint, env)
+        check_credential(cred, scope, cfg.azure.credential if credential is None else "given by the caller")
         opts = options or EngineOptions()
         limiter = AdaptiveLimiter(opts.parallelism) if opts.adaptive else None
         clients = Clients(
@@ -173,7 +299,9 @@ def open_session(
                 else RetryPolicy()
             )
         state_cred = None if cfg.state.backend == "file" else (credential or _state_credential(cfg, cred, env))
-        store = open_store(cfg.state, cfg.name, state_cred, env)
+        store: Any = open_store(cfg.state, cfg.name, state_cred, env)
+        if not lock:
+            store = _ReadOnlyStore(store)
         run_id = uuid.uuid4().hex[:12]
         if lock:
             store.acquire(LockInfo.current(command, run_id))
@@ -199,7 +327,13 @@ def open_session(
                 if name:
                     by_need[name] = max(by_need.get(name, 0.0), engine.priority.get(key, 0.0))
             clients.prewarm(sorted(by_need, key=lambda n: -by_need[n]))
-            yield Session(cfg, engine, checkpoint, store, clients, sim)
+            try:
+                yield Session(cfg, engine, checkpoint, store, clients, sim)
+            except StepFailed as err:
+                plain = unreachable(err, endpoint.rstrip("/"))
+                if plain is None:
+                    raise
+                raise plain from err
         finally:
             if lock:
                 store.release()

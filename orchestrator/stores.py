@@ -57,6 +57,8 @@ __all__ = [
     "LockInfo",
     "StateStore",
     "StoreStats",
+    "holder_alive",
+    "holder_words",
     "open_store",
     "redact",
 ]
@@ -76,7 +78,6 @@ MAX_LEASE_SECONDS = 60
 DEFAULT_LEASE_SECONDS = 60
 
 RESTORE_HINT = "restore a previous version with `hubspoke-deploy state restore`"
-UNLOCK_HINT = "wait for it or run `hubspoke-deploy unlock` if it is dead"
 
 _HOLDER_KEYS = ("host", "pid", "started_at", "command", "run_id")
 
@@ -129,6 +130,45 @@ class StoreStats:
         self.seconds_writing += seconds
 
 
+def holder_words(holder: Mapping[str, str] | None) -> str:
+    """The lock holder in words: ``run abc123 (command up) on host build-7, pid 4242, since ...``."""
+    h = dict(holder or {})
+
+    def get(key: str) -> str:
+        return h.get(key) or "unknown"
+
+    return (f"run {get('run_id')} (command {get('command')}) on host {get('host')}, pid {get('pid')}, "
+            f"since {get('started_at')}")
+
+
+def unlock_hint(holder: Mapping[str, str] | None) -> str:
+    run_id = (holder or {}).get("run_id") or "LOCK_ID"
+    return f"wait for it, or if it is dead run `hubspoke-deploy unlock {run_id}`"
+
+
+def holder_alive(holder: Mapping[str, str] | None) -> bool | None:
+    """Whether the holder's process is still running: True/False when it runs on this host,
+    None when that cannot be told (another host, no pid, or an OS where probing could harm it)."""
+    h = dict(holder or {})
+    if h.get("host") != socket.gethostname() or sys.platform == "win32":
+        return None  # os.kill(pid, 0) on Windows would terminate the process
+    try:
+        pid = int(h.get("pid") or "")
+    except ValueError:
+        return None
+    if pid <= 0:
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    except OSError:
+        return None
+    return True
+
+
 def locked_message(holder: Mapping[str, str] | None, where: str) -> str:
     """The plain-words message of :class:`StateLocked`."""
     h = dict(holder or {})
@@ -138,7 +178,7 @@ def locked_message(holder: Mapping[str, str] | None, where: str) -> str:
 
     return (
         f"state is locked by run {get('run_id')} on {get('host')} pid {get('pid')} since "
-        f"{get('started_at')} (command: {get('command')}); {UNLOCK_HINT} (state: {where})"
+        f"{get('started_at')} (command: {get('command')}); {unlock_hint(h)} (state: {where})"
     )
 
 

@@ -259,23 +259,54 @@ class KeyVaultStep(PlatformStep):
         return deleted is not None
 
     def after_delete(self, ctx: StepContext) -> str | None:
-        """With purge protection a deleted vault stays soft-deleted: say until when."""
+        """A deleted vault stays soft-deleted for its retention period: say until when, and
+        whether it can be purged before that (not with purge protection)."""
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
             deleted = to_json(self.ops(ctx).get_deleted(self.cfg.keyvault_name, self.cfg.location))
         except ResourceNotFoundError:
             return None
-        purge_date = (deleted.get("properties") or {}).get("scheduledPurgeDate") if deleted else None
-        when = f" until {purge_date}" if purge_date else ""
-        return (
-            f"Key Vault {self.cfg.keyvault_name} is soft-deleted with purge protection: its name stays "
-            f"reserved{when}; the next `up` recovers it"
-        )
+        if not deleted:
+            return None
+        p = deleted.get("properties") or {}
+        protected = p.get("purgeProtectionEnabled")
+        if protected is None:
+            protected = self.cfg.keyvault.purge_protection
+        until = _purge_date(p, self.cfg.keyvault.soft_delete_retention_days)
+        name = self.cfg.keyvault_name
+        if protected:
+            return (f"Key Vault {name} is soft-deleted with purge protection: it cannot be purged and its name "
+                    f"stays reserved until {until}; the next `up` recovers it")
+        return (f"Key Vault {name} is soft-deleted (no purge protection): its name stays reserved until {until} "
+                f"unless purged (`az keyvault purge --name {name}`); the next `up` recovers it")
 
     def outputs(self, observed: Spec) -> Outputs:
         uri = props(observed).get("vaultUri") or f"https://{self.cfg.keyvault_name}.vault.azure.net/"
         return out(observed, vault_uri=uri)
+
+
+def _purge_date(deleted_props: Mapping[str, Any], retention_days: int) -> str:
+    """When the soft-deleted vault is purged: Azure's ``scheduledPurgeDate`` when it belongs to
+    this deletion (its ``deletionDate`` is within a day of now), else now + the retention."""
+    import datetime as dt
+
+    now = dt.datetime.now(dt.timezone.utc)
+
+    def parse(value: Any) -> dt.datetime | None:
+        try:
+            parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+
+    deleted_at = parse(deleted_props.get("deletionDate"))
+    scheduled = parse(deleted_props.get("scheduledPurgeDate"))
+    if scheduled is not None and deleted_at is not None and abs(now - deleted_at) < dt.timedelta(days=1):
+        when = scheduled
+    else:
+        when = now + dt.timedelta(days=retention_days)
+    return when.strftime("%Y-%m-%d %H:%M UTC")
 
 
 # --------------------------------------------------------------------------- private DNS

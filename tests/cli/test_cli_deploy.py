@@ -97,10 +97,11 @@ def test_locked_state_exits_3_naming_the_holder_and_unlock_frees_it(sim: Simulat
         assert blocked.returncode == 3
         assert "build-agent-7" in blocked.stderr and "4242" in blocked.stderr
         assert writes(sim) == 0
-        refused = cli(env, "unlock")  # no TTY and no --yes: refused, lock kept
+        assert "hubspoke-deploy unlock abc123" in blocked.stderr
+        refused = cli(env, "unlock", "abc123")  # no TTY and no --yes: refused, lock kept
         assert refused.returncode == 2
         assert cli(env, "up", "--yes").returncode == 3
-        freed = cli(env, "unlock", "--yes")
+        freed = cli(env, "unlock", "abc123", "--yes")
         assert freed.returncode == 0, freed.stderr
         assert "build-agent-7" in freed.stdout
         assert cli(env, "up", "--yes").returncode == 0

@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hubspoke_deploy.config import load_config
@@ -96,21 +97,55 @@ def _sigint_then_resume(sim: Simulator, tmp_path: Path) -> None:
     assert "fw" in in_flight and "fw" in reattached, (reattached, in_flight)
 
 
-def test_down_killed_at_random_points_converges(sim: Simulator, tmp_path: Path) -> None:
+def read_doc(state: Path) -> dict[str, Any]:
+    try:
+        doc = json.loads(state.read_text())
+    except (OSError, ValueError):  # not written yet, or read between two writes on a slow disk
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def teardown_progress(doc: dict[str, Any]) -> int | None:
+    """Steps deleted so far by a ``down`` that began and has not finished, else None."""
+    runs = doc.get("runs") or []
+    if not runs or runs[-1].get("command") != "down" or "finished_at" in runs[-1]:
+        return None
+    return sum(1 for rec in (doc.get("steps") or {}).values() if rec.get("status") == "deleted")
+
+
+def test_down_killed_at_random_points_converges(
+    sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     rng = random.Random(20261126)
-    results = []
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", sim.ca_path)
+    landed: list[int] = []
     for trial in range(KILLS):
         sim.reset()
         state = tmp_path / f"state-{trial}.json"
         env = env_for(sim, state)
         cfg = load_config(SANDBOX, env={k: env[k] for k in env if k.startswith("HUBSPOKE_")})
-        os.environ["REQUESTS_CA_BUNDLE"] = sim.ca_path
         with open_session(cfg, command="up") as session:
             assert session.engine.up().status.value == "succeeded"
+        steps = len(read_doc(state)["steps"])
+        # Kill once the teardown has deleted a random number of steps (0: as soon as it began),
+        # at most half of them: the resource group, deleted last, is then still there.
+        target = rng.randint(0, steps // 2)
         proc = spawn(env, "down", "--yes")
-        time.sleep(rng.uniform(0.3, 3.0))
+        deadline = time.monotonic() + 180
+        while proc.poll() is None and time.monotonic() < deadline:
+            progress = teardown_progress(read_doc(state))
+            if progress is not None and progress >= target:
+                break
+            time.sleep(0.01)
         proc.kill()
         proc.communicate(timeout=30)
+        # The kill landed mid-teardown: it killed the process, the down run never finished,
+        # and resources this deployment owns are still there for the next down to delete.
+        assert proc.returncode == -9, f"trial {trial}: down ended by itself before the kill"
+        at_kill = teardown_progress(read_doc(state))
+        assert at_kill is not None and at_kill >= target, (trial, at_kill, target)
+        assert owned_remaining(sim, cfg.resource_group), f"trial {trial}: nothing left to tear down"
+        landed.append(at_kill)
         final = subprocess.run([*CLI, "down", "--yes", "--config", str(SANDBOX)], env=env, cwd=REPO,
                                capture_output=True, text=True, timeout=240)
         assert final.returncode == 0, final.stderr[-2000:]
@@ -118,5 +153,6 @@ def test_down_killed_at_random_points_converges(sim: Simulator, tmp_path: Path) 
         assert remaining == [], remaining[:5]
         in_use = [c for c in sim.stats()["errors"] if "InUse" in c or "CannotBeDeleted" in c]
         assert in_use == []
-        results.append(len(remaining))
-    print(f"down-kill: {len(results)}/{KILLS} converged to the same end state")
+    assert len(landed) == KILLS
+    print(f"down-kill: {KILLS}/{KILLS} kills landed mid-teardown (after {sorted(landed)} steps deleted), "
+          "all converged")

@@ -182,9 +182,9 @@ def test_interrupt_checkpoints_the_operation_and_resume_reattaches(cfg: Any, tmp
 def test_graph_errors_are_reported_at_build_time(cfg: Any) -> None:
     steps = net_steps(cfg)
     orphan = PublicIpStep("pip.orphan", cfg, "pip-orphan", requires=("no.such.step",))
-    with pytest.raises(ConfigError, match="requires unknown step 'no.such.step'"):
-        with open_session(cfg, command="up", steps=[*steps, orphan]):
-            pass
+    with pytest.raises(ConfigError, match=r"requires unknown step 'no\.such\.step'"), \
+            open_session(cfg, command="up", steps=[*steps, orphan]):
+        pass
     a = PublicIpStep("cycle.a", cfg, "a", requires=("cycle.b",))
     b = PublicIpStep("cycle.b", cfg, "b", requires=("cycle.a",))
     with pytest.raises(ConfigError, match="dependency cycle"), open_session(cfg, command="up", steps=[a, b]):
@@ -243,7 +243,7 @@ def test_failed_provisioning_state_is_drift_that_up_repairs(sim: Simulator, cfg:
                   connection_verify=sim.ca_path, polling_interval=0.01).get("network")
     pip = to_json(net.public_ip_addresses.get(cfg.resource_group, "pip-fw-1"))
     sim.set_faults(FaultSpec.parse("lrofail=1.0"))
-    with pytest.raises(Exception, match="RetryableError|retry"):
+    with pytest.raises(Exception, match=r"RetryableError|retry"):
         net.public_ip_addresses.begin_create_or_update(cfg.resource_group, "pip-fw-1", {
             "location": pip["location"], "sku": pip["sku"], "zones": pip.get("zones"), "tags": pip.get("tags"),
             "properties": {"publicIPAllocationMethod": "Static", "publicIPAddressVersion": "IPv4"}}).result()

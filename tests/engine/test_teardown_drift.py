@@ -81,7 +81,8 @@ def test_down_deletes_only_what_it_owns(sim: Simulator, tmp_path: Path) -> None:
     assert foreign_ids <= remaining
     kept = {o.resource_id.lower() for o in result.outcomes.values() if o.status == "kept" and o.resource_id}
     # Kept: the subnet the foreign NIC sits in, its VNet and the resource group (not empty).
-    assert {k for k, o in result.outcomes.items() if o.status == "kept"} == {"subnet.aks.system_nodes", "vnet.aks", "rg"}
+    kept_keys = {k for k, o in result.outcomes.items() if o.status == "kept"}
+    assert kept_keys == {"subnet.aks.system_nodes", "vnet.aks", "rg"}
     for rid in owned - kept:
         assert not any(r == rid or r.startswith(rid + "/") for r in remaining), f"{rid} survived down"
     # the kept subnet no longer routes through the deleted firewall's route table

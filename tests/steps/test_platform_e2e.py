@@ -86,14 +86,23 @@ def deployed(sim: Simulator, env: dict[str, str], ca: None) -> DeploymentConfig:
     return cfg
 
 
+@pytest.fixture
+def baseline(sim: Simulator, env: dict[str, str], deployed: DeploymentConfig) -> DeploymentConfig:
+    """The deployment as the prod example describes it, whatever an earlier test (in any order)
+    changed: one converging ``up`` before the test looks."""
+    result = up(deployed, env)
+    assert result.status == RunStatus.SUCCEEDED, failures(result)
+    return deployed
+
+
 def res(sim: Simulator, rid: str) -> dict[str, Any]:
     found = sim.get_resource(rid)
     assert found is not None, f"missing {rid}"
     return found
 
 
-def test_conformance_of_the_final_state(sim: Simulator, deployed: DeploymentConfig) -> None:
-    cfg = deployed
+def test_conformance_of_the_final_state(sim: Simulator, baseline: DeploymentConfig) -> None:
+    cfg = baseline
     rg = f"/subscriptions/{cfg.subscription_id}/resourceGroups/{cfg.resource_group}"
     resources = sim.resources()
     by_type: dict[str, list[dict[str, Any]]] = {}
@@ -192,16 +201,16 @@ def test_conformance_of_the_final_state(sim: Simulator, deployed: DeploymentConf
         assert str(a["id"]).lower().split("/providers/microsoft.authorization/")[0] != rg.lower()
 
 
-def test_second_up_makes_zero_writes(sim: Simulator, env: dict[str, str], deployed: DeploymentConfig) -> None:
+def test_second_up_makes_zero_writes(sim: Simulator, env: dict[str, str], baseline: DeploymentConfig) -> None:
     sim.reset_stats()
-    result = up(deployed, env)
+    result = up(baseline, env)
     assert result.status == RunStatus.SUCCEEDED, failures(result)
     assert writes(sim) == {}
     assert all(o.action == "no-op" for o in result.outcomes.values())
 
 
 def test_user_pool_max_count_change_updates_the_agent_pool_only(
-    sim: Simulator, env: dict[str, str], deployed: DeploymentConfig
+    sim: Simulator, env: dict[str, str], baseline: DeploymentConfig
 ) -> None:
     cfg = prod_with(env, user_pool={"max_count": 25})
     sim.reset_stats()
@@ -215,7 +224,7 @@ def test_user_pool_max_count_change_updates_the_agent_pool_only(
 
 
 def test_immutable_change_is_a_replacement_in_plan_and_refused_by_up(
-    sim: Simulator, env: dict[str, str], deployed: DeploymentConfig
+    sim: Simulator, env: dict[str, str], baseline: DeploymentConfig
 ) -> None:
     cfg = prod_with(env, service_cidr="172.18.0.0/16", dns_service_ip="172.18.0.10", user_pool={"max_count": 25})
     with open_session(cfg, command="plan", env=env) as session:

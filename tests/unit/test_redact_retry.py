@@ -11,14 +11,16 @@ import structlog
 from hubspoke_deploy.orchestrator.redact import find_secrets, redact, structlog_processor
 from hubspoke_deploy.orchestrator.retry import RetryPolicy, is_retryable, retry_after_seconds
 
-CONN = "DefaultEndpointsProtocol=https;AccountName=st1;AccountKey=c2VjcmV0a2V5c2VjcmV0a2V5PT0=;EndpointSuffix=core.windows.net"
+CONN = ("DefaultEndpointsProtocol=https;AccountName=st1;AccountKey=c2VjcmV0a2V5c2VjcmV0a2V5PT0=;"
+        "EndpointSuffix=core.windows.net")
 JWT = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJhdWQiOiJodHRwczovL21hbmFnZW1lbnQifQ.c2lnbmF0dXJlc2ln"
 SECRETS = [
     ("connection string", {"msg": f"using {CONN}"}, "c2VjcmV0a2V5"),
     ("bearer token", {"header": f"Authorization: Bearer {JWT}"}, JWT),
     ("bare jwt", {"token_value": JWT}, JWT),
     ("sas", {"url": "https://st1.blob.core.windows.net/c/b?sv=2022&sig=abcDEF123%3D"}, "abcDEF123"),
-    ("kubeconfig field", {"kc": "users:\n- name: u\n  user:\n    client-key-data: LS0tLS1CRUdJTiBSU0E="}, "LS0tLS1CRUdJTiBSU0E="),
+    ("kubeconfig field", {"kc": "users:\n- name: u\n  user:\n    client-key-data: LS0tLS1CRUdJTiBSU0E="},
+     "LS0tLS1CRUdJTiBSU0E="),
     ("secret key name", {"adminPassword": "hunter2hunter2"}, "hunter2hunter2"),
     ("private key", {"k": "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----"}, "MIIEow"),
 ]
@@ -39,7 +41,8 @@ def test_structlog_processor_redacts(event: dict[str, Any], secret: str) -> None
 
 
 def test_plain_values_pass_untouched() -> None:
-    value = {"id": "/subscriptions/x/resourceGroups/rg", "ip": "10.0.0.4", "fqdn": "aks.privatelink.westeurope.azmk8s.io"}
+    value = {"id": "/subscriptions/x/resourceGroups/rg", "ip": "10.0.0.4",
+             "fqdn": "aks.privatelink.westeurope.azmk8s.io"}
     assert redact(value) == value
     assert find_secrets(value) == []
 
