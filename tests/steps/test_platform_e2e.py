@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hubspoke_deploy.errors import ReplacementsRefused
 from hubspoke_deploy.config import DeploymentConfig, load_config, load_config_dict
+from hubspoke_deploy.errors import ReplacementsRefused
 from hubspoke_deploy.orchestrator.engine import RunResult, RunStatus
 from hubspoke_deploy.orchestrator.runner import open_session
 from hubspoke_deploy.simulator import Simulator
