@@ -491,7 +491,7 @@ class Engine:
             self.emit("retry", step=step.key, code=error_code(err), attempt=n, delay_s=round(delay, 3))
 
         try:
-            self.retry.call(attempt, on_retry=on_retry)
+            self.retry.call(attempt, on_retry=on_retry, cancel=self.cancel)
         except (StepFailed, Interrupted):
             raise
         except Exception as err:
@@ -535,7 +535,8 @@ class Engine:
             if time.monotonic() > deadline:
                 raise StepFailed(step=step.key, resource_id=step.resource_id(), code="OperationTimedOut",
                                  message="resource stayed in a transitional provisioningState")
-            time.sleep(delay)
+            if self.cancel.wait(delay):
+                raise Interrupted(step.key)
             delay = min(delay * 1.5, 5.0)
             observed = step.read(ctx)
         return observed
@@ -590,7 +591,7 @@ class Engine:
         def read(step: Step) -> StepOutcome:
             if wanted(step):
                 ctx = self._ctx(step)
-                observed[step.key] = self.retry.call(lambda: step.read(ctx))
+                observed[step.key] = self.retry.call(lambda: step.read(ctx), cancel=self.cancel)
             else:
                 observed[step.key] = None
             return StepOutcome(step.key, SUCCEEDED)
@@ -687,7 +688,7 @@ class Engine:
     def _down_step(self, step: Step) -> StepOutcome:
         ctx = self._ctx(step)
         retry = self.retry
-        observed = retry.call(lambda: step.read(ctx))
+        observed = retry.call(lambda: step.read(ctx), cancel=self.cancel)
         rid = step.resource_id()
         if observed is None:
             if self.checkpoint.record(step.key).get("status") not in (None, "pending"):
@@ -709,7 +710,7 @@ class Engine:
 
         self.checkpoint.update(step.key, status=RUNNING, started_at=now())
         try:
-            retry.call(attempt, on_retry=lambda e, n, d: self.emit(
+            retry.call(attempt, cancel=self.cancel, on_retry=lambda e, n, d: self.emit(
                 "retry", step=step.key, code=error_code(e), attempt=n, delay_s=round(d, 3)))
         except (StepFailed, Interrupted):
             raise

@@ -154,7 +154,10 @@ def open_session(
         cred = credential if credential is not None else make_credential(cfg, endpoint, env)
         opts = options or EngineOptions()
         limiter = AdaptiveLimiter(opts.parallelism) if opts.adaptive else None
+        # one cancel event for the engine and the SDK clients' retry waits
+        cancel = cancel if cancel is not None else threading.Event()
         clients = Clients(
+            cancel=cancel,
             extra={"raw_response_hook": limiter.observe} if limiter is not None else {},
             credential=cred,
             subscription_id=cfg.subscription_id,
