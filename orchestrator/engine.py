@@ -381,7 +381,13 @@ class Engine:
                 done, _ = wait(list(running), timeout=0.5, return_when=FIRST_COMPLETED)
                 for fut in done:
                     k = running.pop(fut)
-                    outcome = fut.result()
+                    try:
+                        outcome = fut.result()
+                    except BaseException:
+                        # The run dies (e.g. state lock lost): in-flight steps stop waiting now, their
+                        # operations are in the checkpoint already, so leaving the pool is prompt.
+                        self.cancel.set()
+                        raise
                     outcomes[k] = outcome
                     if outcome.status not in (SUCCEEDED, DELETED, KEPT):
                         blocked.add(k)
