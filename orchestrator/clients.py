@@ -7,11 +7,14 @@ one until a step asks for its client, so ``--help`` and ``validate`` stay fast.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from hubspoke_deploy.orchestrator.retry import cancellable_sleep, capped_delay
 
 # name -> (module, class). Only these packages are used to reach Azure.
 CLIENTS: dict[str, tuple[str, str]] = {
@@ -33,11 +36,77 @@ CLIENTS: dict[str, tuple[str, str]] = {
 @dataclass
 class RetrySettings:
     """azure-core's RetryPolicy settings: the one layer that handles HTTP transients
-    (429 with Retry-After, 5xx, dropped connections)."""
+    (429 with Retry-After, 5xx, dropped connections). ``backoff_max`` caps every wait of
+    this layer, a server's Retry-After included (see :func:`capped_retry_policy`)."""
 
     total: int = 10
     backoff_factor: float = 0.8
     backoff_max: float = 60.0
+
+
+@functools.lru_cache(maxsize=1)
+def _capped_policy_class() -> type[Any]:
+    """azure-core's RetryPolicy, with capped and cancellable waits (imported lazily)."""
+    from azure.core.pipeline.policies import RetryPolicy as CoreRetryPolicy
+
+    class CappedRetryPolicy(CoreRetryPolicy[Any, Any]):
+        """azure-core's RetryPolicy, owner of HTTP 429/5xx retries, with two changes:
+
+        * a server's ``Retry-After`` is capped at ``retry_backoff_max`` (azure-core caps only
+          its own exponential backoff with it: ``RetryPolicy._sleep_for_retry`` sleeps whatever
+          ``Retry-After`` says, so ``Retry-After: 3600`` would stall a step for an hour), and the
+          cap is logged;
+        * every wait is ``cancel.wait(delay)`` (azure-core uses ``transport.sleep``, which
+          SIGINT cannot interrupt): when the run is cancelled the request raises
+          :class:`~hubspoke_deploy.errors.Interrupted` at once.
+
+        A 429 is retried for every method (azure-core retries POST/PATCH only when a
+        Retry-After header is present): ARM throttles a request before processing it, "the
+        request is throttled ... retry after the time in the Retry-After header"
+        (https://learn.microsoft.com/azure/azure-resource-manager/management/request-limits-and-throttling).
+        """
+
+        def __init__(self, *, cancel: threading.Event | None = None, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self._cancel = cancel
+
+        def is_retry(self, settings: dict[str, Any], response: Any) -> bool:
+            if response.http_response.status_code == 429:
+                return True
+            return bool(super().is_retry(settings, response))
+
+        def _wait(self, delay: float) -> None:
+            cancellable_sleep(self._cancel, "an HTTP retry")(delay)
+
+        def sleep(self, settings: dict[str, Any], transport: Any, response: Any = None) -> None:
+            if response is not None:
+                hinted = self.get_retry_after(response)
+                if hinted:
+                    request = response.http_request
+                    what = f"HTTP {response.http_response.status_code} on {request.method} {request.url.split('?')[0]}"
+                    self._wait(capped_delay(float(hinted), float(settings["max_backoff"]),
+                                            source="Retry-After", what=what))
+                    return
+            backoff = self.get_backoff_time(settings)
+            if backoff > 0:
+                self._wait(backoff)
+
+    return CappedRetryPolicy
+
+
+def capped_retry_policy(settings: RetrySettings, cancel: threading.Event | None = None) -> Any:
+    """The azure-core retry policy of every SDK client (see ``_capped_policy_class``)."""
+    return _capped_policy_class()(
+        cancel=cancel,
+        retry_total=settings.total,
+        # azure-core caps status (429/5xx), connect and read retries at 3 each by
+        # default; ARM throttling bursts need more, bounded by retry_total.
+        retry_status=settings.total,
+        retry_connect=settings.total,
+        retry_read=settings.total,
+        retry_backoff_factor=settings.backoff_factor,
+        retry_backoff_max=settings.backoff_max,
+    )
 
 
 @dataclass
@@ -50,6 +119,8 @@ class Clients:
     retry: RetrySettings = field(default_factory=RetrySettings)
     polling_interval: float | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # Set when the run is cancelled (SIGINT/SIGTERM, lost lock): HTTP retry waits end at once.
+    cancel: threading.Event | None = None
     _cache: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _locks: dict[str, threading.Lock] = field(default_factory=dict, init=False, repr=False)
@@ -92,14 +163,7 @@ class Clients:
             "base_url": self.base_url,
             "credential_scopes": [self.credential_scope],
             "connection_verify": self.connection_verify,
-            "retry_total": self.retry.total,
-            # azure-core caps status (429/5xx), connect and read retries at 3 each by
-            # default; ARM throttling bursts need more, bounded by retry_total.
-            "retry_status": self.retry.total,
-            "retry_connect": self.retry.total,
-            "retry_read": self.retry.total,
-            "retry_backoff_factor": self.retry.backoff_factor,
-            "retry_backoff_max": self.retry.backoff_max,
+            "retry_policy": capped_retry_policy(self.retry, self.cancel),
             "user_agent": "hubspoke-deploy/0.1",
             **dict(self.extra),
         }

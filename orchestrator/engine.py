@@ -227,7 +227,13 @@ class Engine:
                 done, _ = wait(list(running), timeout=0.5, return_when=FIRST_COMPLETED)
                 for fut in done:
                     k = running.pop(fut)
-                    outcome = fut.result()
+                    try:
+                        outcome = fut.result()
+                    except BaseException:
+                        # The run dies (e.g. state lock lost): in-flight steps stop waiting now, their
+                        # operations are in the checkpoint already, so leaving the pool is prompt.
+                        self.cancel.set()
+                        raise
                     outcomes[k] = outcome
                     if outcome.status not in (SUCCEEDED, DELETED, KEPT):
                         blocked.add(k)
@@ -422,7 +428,7 @@ class Engine:
             self.emit("retry", step=step.key, code=error_code(err), attempt=n, delay_s=round(delay, 3))
 
         try:
-            self.retry.call(attempt, on_retry=on_retry)
+            self.retry.call(attempt, on_retry=on_retry, cancel=self.cancel)
         except (StepFailed, Interrupted):
             raise
         except Exception as err:
@@ -466,7 +472,8 @@ class Engine:
             if time.monotonic() > deadline:
                 raise StepFailed(step=step.key, resource_id=step.resource_id(), code="OperationTimedOut",
                                  message="resource stayed in a transitional provisioningState")
-            time.sleep(delay)
+            if self.cancel.wait(delay):
+                raise Interrupted(step.key)
             delay = min(delay * 1.5, 5.0)
             observed = step.read(ctx)
         return observed
@@ -544,7 +551,7 @@ class Engine:
                 limiter.acquire(self.cancel)
             throttled_before = limiter.throttled if limiter is not None else 0
             try:
-                observed[step.key] = self.retry.call(lambda: step.read(ctx))
+                observed[step.key] = self.retry.call(lambda: step.read(ctx), cancel=self.cancel)
             except (StepFailed, Interrupted):
                 raise
             except Exception as err:
@@ -686,7 +693,7 @@ class Engine:
     def _down_step(self, step: Step) -> StepOutcome:
         ctx = self._ctx(step)
         retry = self.retry
-        observed = retry.call(lambda: step.read(ctx))
+        observed = retry.call(lambda: step.read(ctx), cancel=self.cancel)
         rid = step.resource_id()
         if observed is None:
             if self.checkpoint.record(step.key).get("status") not in (None, "pending"):
@@ -708,7 +715,7 @@ class Engine:
 
         self.checkpoint.update(step.key, status=RUNNING, started_at=now())
         try:
-            retry.call(attempt, on_retry=lambda e, n, d: self.emit(
+            retry.call(attempt, cancel=self.cancel, on_retry=lambda e, n, d: self.emit(
                 "retry", step=step.key, code=error_code(e), attempt=n, delay_s=round(d, 3)))
         except (StepFailed, Interrupted):
             raise

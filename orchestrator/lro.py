@@ -9,15 +9,24 @@ the resource is polled with GETs until it reaches a terminal state.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from hubspoke_deploy.errors import Interrupted, StepFailed
+from hubspoke_deploy.orchestrator.retry import error_code
 from hubspoke_deploy.orchestrator.step import typical_seconds
 
+log = logging.getLogger(__name__)
+
 TERMINAL_STATES = {"succeeded", "failed", "canceled"}
+# Status-read codes that mean "this operation is unknown here", whatever the HTTP status.
+_GONE_CODES = frozenset({"operationnotfound", "parentresourcenotfound", "notfound", "resourcenotfound"})
+# A write whose operation keeps being lost is sent at most this many times in one run.
+_MAX_RESTARTS = 3
+_RESTART: Any = object()
 
 
 class TokenSink(Protocol):
@@ -68,7 +77,15 @@ class LroRunner:
         resource_type: str,
         reread: Callable[[], dict[str, Any] | None] | None = None,
     ) -> Any:
-        """Start (or re-attach to) an operation and wait for its result."""
+        """Start (or re-attach to) an operation and wait for its result.
+
+        When the operation cannot be followed any more -- a token the SDK refuses, or a status
+        URL Azure no longer answers (:func:`operation_gone`) -- and ``reread`` is given, the
+        resource itself is read and waited on; nothing is written again unless the resource is
+        missing (a PUT) or still there after a finished delete. An existing resource is returned
+        as read (whatever its state): the caller converges it from that read, so a re-write is
+        built from the current resource (e.g. an AKS cluster's autoscaled pools), never from
+        the body of the forgotten operation."""
         timeout = self.timeout_for(resource_type)
         token = self.sink.lro_token(self.step, kind)
         poller: Any = None
@@ -79,26 +96,52 @@ class LroRunner:
                 if self.on_reattach:
                     self.on_reattach(self.step, kind)
             except Exception:
-                poller = None
+                poller = None  # a token this SDK cannot read: follow the resource instead
                 if reread is not None:
-                    state = self._wait_by_get(reread, kind, timeout)
-                    if state == "done":
-                        self.sink.save_lro_token(self.step, kind, None)
-                        return reread() if kind == "put" else None
-                # terminal failure or nothing to poll: start the operation afresh
-        if poller is None:
-            poller = begin()
-            self.sink.save_lro_token(self.step, kind, poller.continuation_token())
-        try:
-            result = self._wait(poller, timeout, resource_type)
-        except (Interrupted, StepFailed):
-            raise  # still running: the token stays in the checkpoint for the next run
-        except Exception:
-            # The operation reached a terminal failure: re-attaching would only replay it.
+                    settled = self._settle_by_get(reread, kind, timeout)
+                    if settled is not _RESTART:
+                        return settled
+        for _ in range(_MAX_RESTARTS):
+            if poller is None:
+                poller = begin()
+                self.sink.save_lro_token(self.step, kind, poller.continuation_token())
+            try:
+                result = self._wait(poller, timeout, resource_type)
+            except (Interrupted, StepFailed):
+                raise  # still running: the token stays in the checkpoint for the next run
+            except Exception as err:
+                if reread is None or not operation_gone(err):
+                    # The operation reached a terminal failure: re-attaching would only replay it.
+                    self.sink.save_lro_token(self.step, kind, None)
+                    raise
+                # Azure forgot the operation (expired, or lost), not the resource: follow the
+                # resource. A 4xx on a status URL "indicates a failure in reading the status but
+                # not in the underlying operation" (azure-resource-manager-rpc async-api-reference).
+                log.warning("%s: the %s operation's status is gone (%s); following the resource instead",
+                            self.step, kind, _short(err))
+                settled = self._settle_by_get(reread, kind, timeout)
+                if settled is not _RESTART:
+                    return settled
+                poller = None
+                continue
             self.sink.save_lro_token(self.step, kind, None)
-            raise
+            return result
+        raise StepFailed(
+            step=self.step,
+            code="OperationLost",
+            message=f"Azure lost the {resource_type} {kind} operation {_MAX_RESTARTS} times in a row; run again",
+        )
+
+    def _settle_by_get(self, reread: Callable[[], dict[str, Any] | None], kind: str, timeout: float) -> Any:
+        """Wait on the resource after its operation was lost. Returns what ``run`` returns, or
+        ``_RESTART`` when the write must be sent again (only: a PUT whose resource is missing, a
+        delete whose resource is still there once terminal)."""
+        state, observed = self._wait_by_get(reread, kind, timeout)
+        if state == "restart":
+            self.sink.save_lro_token(self.step, kind, None)
+            return _RESTART
         self.sink.save_lro_token(self.step, kind, None)
-        return result
+        return observed if kind == "put" else None
 
     def _wait(self, poller: Any, timeout: float, resource_type: str) -> Any:
         deadline = time.monotonic() + timeout
@@ -120,20 +163,36 @@ class LroRunner:
 
     def _wait_by_get(
         self, reread: Callable[[], dict[str, Any] | None], kind: str, timeout: float
-    ) -> str:
-        """Poll the resource itself until it is terminal. Returns 'done' or 'restart'."""
+    ) -> tuple[str, dict[str, Any] | None]:
+        """Poll the resource itself until it is terminal (or gone). Returns ``("done", observed)``
+        or ``("restart", observed)``: a PUT restarts only when the resource is missing, a delete
+        only when the resource is still there in a terminal state."""
         deadline = time.monotonic() + timeout
         delay = 0.05
         while True:
             if self.cancel.is_set():
-                raise Interrupted(f"{self.step}: interrupted while waiting")
+                raise Interrupted(f"{self.step}: interrupted while waiting; the operation is checkpointed")
             observed = reread()
             if observed is None:
-                return "done" if kind == "delete" else "restart"
+                return ("done" if kind == "delete" else "restart"), None
             state = str((observed.get("properties") or {}).get("provisioningState", "Succeeded")).lower()
             if state in TERMINAL_STATES:
-                return "done" if state == "succeeded" and kind == "put" else "restart"
+                return ("done" if kind == "put" else "restart"), observed
             if time.monotonic() > deadline:
                 raise StepFailed(step=self.step, code="OperationTimedOut", message="resource never settled")
-            time.sleep(delay)
+            if self.cancel.wait(delay):
+                raise Interrupted(f"{self.step}: interrupted while waiting; the operation is checkpointed")
             delay = min(delay * 2, 5.0)
+
+
+def operation_gone(err: BaseException) -> bool:
+    """Whether polling failed because Azure no longer knows the operation (its status URL
+    answers 404: ``OperationNotFound``, ``NotFound``, ``ParentResourceNotFound``...), as opposed
+    to the operation itself failing (status 200 with status Failed/Canceled)."""
+    if getattr(err, "status_code", None) == 404:
+        return True
+    return (error_code(err) or "").lower() in _GONE_CODES
+
+
+def _short(err: BaseException) -> str:
+    return (error_code(err) or type(err).__name__)[:80]

@@ -1,21 +1,35 @@
 """Step-level retries for ARM's *semantic* retryable errors.
 
-HTTP transients (429 with Retry-After, 5xx, dropped connections) are handled
-by azure-core's RetryPolicy inside every SDK client; this layer never retries
-those again. It retries what only makes sense at the level of a whole step:
-ARM codes that say "this will work if you try again later".
+Two layers retry, and each error belongs to exactly one of them:
+
+* HTTP transients -- 429 with Retry-After, 5xx, dropped connections -- are azure-core's
+  (``clients.CappedRetryPolicy`` inside every SDK client). This layer never retries them
+  again: a persistent 429 costs one layer's budget (``retry_total + 1`` requests), not
+  the product of both.
+* ARM codes that say "this will work if you try again later" (``AnotherOperationInProgress``,
+  ``RetryableError``, ``ReferencedResourceNotProvisioned``...) are retried here, at the level
+  of a whole step.
+
+In both layers a server-given delay (Retry-After, "retried in 14 seconds") is capped at the
+policy's maximum delay and the cap is logged, and every wait ends at once when the run is
+cancelled (SIGINT/SIGTERM): the wait is ``cancel.wait(delay)``, not ``time.sleep``.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from hubspoke_deploy.errors import Interrupted
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -26,7 +40,7 @@ RETRYABLE_CODES = frozenset(
         "retryableerrorduetoanotheroperation",
         "referencedresourcenotprovisioned",
         "principalnotfound",
-        "toomanyrequests",
+        # no "toomanyrequests": HTTP 429 is azure-core's (see the module docstring)
         "operationnotallowedduetoanotheroperation",
         "canceledandsupersededduetoanotheroperation",
     }
@@ -87,11 +101,36 @@ def retry_after_seconds(err: BaseException) -> float | None:
     return None
 
 
+def cancellable_sleep(cancel: threading.Event | None, what: str = "retrying") -> Callable[[float], None]:
+    """A sleep that returns at once, raising :class:`Interrupted`, when ``cancel`` is set."""
+
+    def sleep(delay: float) -> None:
+        if cancel is None:
+            time.sleep(delay)
+            return
+        if cancel.wait(max(delay, 0.0)) or cancel.is_set():
+            raise Interrupted(f"interrupted while waiting before {what}")
+
+    return sleep
+
+
+def capped_delay(hinted: float, max_delay: float, *, source: str, what: str) -> float:
+    """``hinted`` (a delay the server asked for), at most ``max_delay``; logs when it caps."""
+    if hinted > max_delay:
+        log.warning(
+            "%s: the server asked to wait %.1fs (%s); waiting max_delay %.1fs instead",
+            what, hinted, source, max_delay,
+        )
+        return max_delay
+    return max(hinted, 0.0)
+
+
 @dataclass
 class RetryPolicy:
     attempts: int = 8
     total_seconds: float = 900.0
     base_delay: float = 1.0
+    # Upper bound of every wait, backoff and server-given delays alike.
     max_delay: float = 60.0
     # Scale applied to server-provided delays (the simulator compresses time).
     delay_scale: float = 1.0
@@ -102,7 +141,9 @@ class RetryPolicy:
         backoff = min(self.max_delay, self.base_delay * (2 ** (state.attempt_number - 1)))
         jittered = random.uniform(0.5 * backoff, backoff)
         if hinted is not None:
-            return max(hinted * self.delay_scale, 0.0) + random.uniform(0, 0.1 * self.base_delay)
+            scaled = max(hinted * self.delay_scale, 0.0) + random.uniform(0, 0.1 * self.base_delay)
+            code = error_code(err) if err else None
+            return capped_delay(scaled, self.max_delay, source=f"{code or 'error'} retry hint", what="retry")
         return jittered
 
     def call(
@@ -110,8 +151,12 @@ class RetryPolicy:
         fn: Callable[[], T],
         *,
         on_retry: Callable[[BaseException, int, float], None] | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
+        cancel: threading.Event | None = None,
     ) -> T:
+        """Run ``fn``, retrying ARM's retryable codes. Waits end at once (raising
+        :class:`Interrupted`) when ``cancel`` is set; ``sleep`` replaces the wait entirely."""
+
         def before_sleep(state: RetryCallState) -> None:
             if on_retry and state.outcome is not None:
                 exc = state.outcome.exception()
@@ -125,7 +170,7 @@ class RetryPolicy:
             wait=self.wait,
             reraise=True,
             before_sleep=before_sleep,
-            sleep=sleep,
+            sleep=sleep if sleep is not None else cancellable_sleep(cancel),
         )
         result: Any = retrying(fn)
         return result  # type: ignore[no-any-return]

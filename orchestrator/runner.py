@@ -280,7 +280,10 @@ def open_session(
         check_credential(cred, scope, cfg.azure.credential if credential is None else "given by the caller")
         opts = options or EngineOptions()
         limiter = AdaptiveLimiter(opts.parallelism) if opts.adaptive else None
+        # one cancel event for the engine and the SDK clients' retry waits
+        cancel = cancel if cancel is not None else threading.Event()
         clients = Clients(
+            cancel=cancel,
             extra={"raw_response_hook": limiter.observe} if limiter is not None else {},
             credential=cred,
             subscription_id=cfg.subscription_id,

@@ -20,12 +20,22 @@ class FaultSpec:
     with the retryable code ``RetryableError`` (the resource shows provisioningState
     Failed). ``throttle`` turns on the token-bucket model of ARM's limits (see
     :class:`TokenBucket`); the bucket sizes/refill rates default to ARM's.
+
+    ``forget``: each status request of a known operation (its ``Azure-AsyncOperation`` or
+    ``Location`` URL) makes the simulator forget the operation with this probability: that
+    request and every later one answer 404 ``OperationNotFound``, as for an expired operation.
+    The operation itself carries on: its resource still reaches its terminal state.
+    ``retry_after``: the ``Retry-After`` (seconds, wall clock, not scaled) of injected 429s;
+    0 keeps the default short, time-scaled interval. ``429=1,retry_after=3600`` is a
+    subscription throttled for an hour.
     """
 
     p429: float = 0.0
     p500: float = 0.0
     drop: float = 0.0
     lrofail: float = 0.0
+    forget: float = 0.0
+    retry_after: float = 0.0
     throttle: bool = False
     # ARM's token buckets per subscription and region:
     # https://learn.microsoft.com/azure/azure-resource-manager/management/request-limits-and-throttling
@@ -40,6 +50,8 @@ class FaultSpec:
         "500": "p500",
         "drop": "drop",
         "lrofail": "lrofail",
+        "forget": "forget",
+        "retry_after": "retry_after",
         "throttle": "throttle",
         "writes": "write_bucket",
         "write_bucket": "write_bucket",
@@ -51,7 +63,8 @@ class FaultSpec:
 
     @classmethod
     def parse(cls, spec: str | None) -> FaultSpec:
-        """Parse ``"429=0.1,500=0.05,drop=0.02,lrofail=0.05,throttle=on"`` (also ``write_refill=2``)."""
+        """Parse ``"429=0.1,500=0.05,drop=0.02,lrofail=0.05,forget=1,throttle=on"`` (also
+        ``write_refill=2``, ``retry_after=3600``)."""
         if not spec or not spec.strip() or spec.strip().lower() in ("none", "off"):
             return cls()
         values: dict[str, object] = {}
@@ -76,10 +89,10 @@ class FaultSpec:
                 num = float(raw)
             except ValueError as err:
                 raise ValueError(f"fault '{key}' needs a number, not '{raw}'") from err
-            if attr.startswith("p") or attr in ("drop", "lrofail"):
+            if attr.startswith("p") or attr in ("drop", "lrofail", "forget"):
                 if not 0.0 <= num <= 1.0:
                     raise ValueError(f"fault '{key}' is a probability between 0 and 1, not {num}")
-            elif num <= 0:
+            elif num < 0 or (num == 0 and attr != "retry_after"):
                 raise ValueError(f"'{key}' must be positive, not {num}")
             values[attr] = num
         return cls(**values)  # type: ignore[arg-type]
@@ -158,6 +171,13 @@ class FaultInjector:
             if r < s.p500:
                 return FaultDecision("500")
             return FaultDecision("")
+
+    def forgets(self) -> bool:
+        """Whether this status request of an operation makes the simulator forget it."""
+        with self._lock:
+            if not self.spec.forget:
+                return False
+            return self._rng.random() < self.spec.forget
 
     def lro_fails(self) -> bool:
         with self._lock:

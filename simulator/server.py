@@ -456,7 +456,8 @@ class Simulator:
             return None
         if decision.kind == "429":
             self._stats.inject("429")
-            resp = self._too_many(0.5 * self.settings.time_scale * 20, kind)
+            hinted = self._faults.spec.retry_after
+            resp = self._too_many(hinted if hinted > 0 else 0.5 * self.settings.time_scale * 20, kind)
             self._stats.record(method, kind, 429, resp.error_code)
             return resp
         if decision.kind == "500":

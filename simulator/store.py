@@ -125,6 +125,8 @@ class Operation:
     error: JSON | None = None
     result: Any = None
     result_status: int = 200
+    #: the status URLs answer 404 OperationNotFound (FaultSpec ``forget``); the operation goes on
+    forgotten: bool = False
 
 
 def _kind_check(value: Any, kind: str) -> bool:
@@ -519,8 +521,8 @@ class ArmEngine:
     def _dispatch(self, method: str, path: str, query: dict[str, str], body: Any) -> Response:
         path = "/" + path.strip("/")
         m = _OP_RE.match(path)
-        if m and m.group("op") in self._ops and method == "GET":
-            return self._op_status(self._ops[m.group("op")], m.group("kind").lower(), query)
+        if m and method == "GET":
+            return self._op_status_or_gone(m.group("op"), m.group("kind").lower(), query)
         api_version = query.get("api-version", "")
         if not api_version:
             raise ArmError(
@@ -574,6 +576,32 @@ class ArmEngine:
         raise ArmError(405, "MethodNotAllowed", f"{method} is not supported.")
 
     # ---------------------------------------------------------------- operation status
+
+    def _op_status_or_gone(self, op_id: str, kind: str, query: dict[str, str]) -> Response:
+        """The status of a known operation; 404 ``OperationNotFound`` for one never started here,
+        expired, or forgotten (FaultSpec ``forget``).
+
+        Azure keeps an operation's status only for a while, and a failed status read says nothing
+        about the operation: "If the response status code is a 4xx or 5xx value, it indicates a
+        failure in reading the _status_ but *not* in the underlying operation"
+        (https://github.com/Azure/azure-resource-manager-rpc/blob/master/v1.0/async-api-reference.md,
+        "Azure-AsyncOperation Resource format"). Resource providers answer an unknown operation id
+        with 404 (e.g. https://github.com/Azure/azure-rest-api-specs/issues/27869, which azure-core
+        surfaces as ``BadStatus: Invalid return status 404 for 'GET' operation``:
+        https://github.com/Azure/azure-sdk-for-python/issues/35849); the code varies by provider
+        (``NotFound`` with inner ``OperationNotFound``, ``OperationNotFound``), the simulator sends
+        ``OperationNotFound``."""
+        op = self._ops.get(op_id)
+        if op is not None and not op.forgotten and self.faults.forgets():
+            op.forgotten = True
+            self._op_events += 1
+        if op is None or op.forgotten:
+            raise ArmError(
+                404,
+                "OperationNotFound",
+                f"The operation '{op_id}' was not found. The identifier is invalid or the operation has expired.",
+            )
+        return self._op_status(op, kind, query)
 
     def _op_status(self, op: Operation, kind: str, query: dict[str, str]) -> Response:
         api_version = query.get("api-version", "2020-01-01")
