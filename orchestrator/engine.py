@@ -306,8 +306,11 @@ class Engine:
         referencing them, e.g. the firewall dropping an IP configuration, come first)."""
         start = time.monotonic()
         if not self.options.trust_state:
-            observed = self._read_all()
-            self._refuse_replacements(self._plan_from(observed))
+            # A read that fails here is left to the step (it fails, resumably, with its own
+            # error); its replacement, if any, is then refused by the step itself.
+            unread: set[str] = set()
+            observed = self._read_all(failed=unread)
+            self._refuse_replacements(self._plan_from(observed), skip=unread)
             with self._prefetch_lock:
                 self._prefetched = {k: v for k, v in observed.items() if v is not None and k in self.steps}
         self.checkpoint.begin_run("up", self.run_id)
@@ -348,10 +351,10 @@ class Engine:
                 renames[orphan.original_key] = key
         self.checkpoint.rename(renames)
 
-    def _refuse_replacements(self, plan: Plan) -> None:
+    def _refuse_replacements(self, plan: Plan, skip: set[str] | None = None) -> None:
         refused: list[dict[str, Any]] = []
         for entry in plan.entries:
-            if entry.action != Action.REPLACE:
+            if entry.action != Action.REPLACE or entry.key in (skip or ()):
                 continue
             forcing = [c.path for c in entry.changes if c.replace]
             ours, why = self._replaceable(self.steps[entry.key])
@@ -537,9 +540,11 @@ class Engine:
         self,
         wanted: Callable[[Step], bool] = lambda _step: True,
         steps: Mapping[str, Step] | None = None,
+        failed: set[str] | None = None,
     ) -> dict[str, Spec | None]:
         """Read the resources of the wanted steps, all at once on the worker pool (a read
-        waits for nothing: no DAG order, no progress events); others map to None."""
+        waits for nothing: no DAG order, no progress events); others map to None. With
+        ``failed``, a read that fails is recorded there instead of raising."""
         steps = self.steps if steps is None else steps
         observed: dict[str, Spec | None] = {k: None for k in steps}
         todo = [s for s in steps.values() if wanted(s)]
@@ -552,9 +557,14 @@ class Engine:
             throttled_before = limiter.throttled if limiter is not None else 0
             try:
                 observed[step.key] = self.retry.call(lambda: step.read(ctx), cancel=self.cancel)
-            except (StepFailed, Interrupted):
+            except Interrupted:
                 raise
             except Exception as err:
+                if failed is not None:
+                    failed.add(step.key)
+                    return
+                if isinstance(err, StepFailed):
+                    raise
                 raise self._as_step_failed(step, err) from err
             finally:
                 if limiter is not None:

@@ -59,8 +59,11 @@ def _entries(log: Path) -> list[dict[str, Any]]:
 
 
 def _puts(log: Path, resource_id: str) -> list[dict[str, Any]]:
+    """The PUTs ARM accepted (a 409 AnotherOperationInProgress wrote nothing: the simulator's
+    operation on a resource deleted out of band may still be finishing)."""
     rid = resource_id.lower()
-    return [e for e in _entries(log) if e["method"] == "PUT" and e["kind"] != "poll" and e["resource_id"] == rid]
+    return [e for e in _entries(log) if e["method"] == "PUT" and e["kind"] != "poll" and e["resource_id"] == rid
+            and int(e["status"]) < 400]
 
 
 def _gone_polls(log: Path, resource_id: str) -> list[dict[str, Any]]:
