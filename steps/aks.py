@@ -31,7 +31,7 @@ from hubspoke_deploy.steps.identity import (
     identity_id,
     role_key,
 )
-from hubspoke_deploy.steps.network import ROUTED_SUBNETS, subnet_id
+from hubspoke_deploy.steps.network import NODE_SUBNETS, subnet_id
 from hubspoke_deploy.steps.paas import ACR, acr_id
 
 # --------------------------------------------------------------------------- keys
@@ -70,7 +70,7 @@ AKS_LOG_CATEGORIES = (
 def cluster_subnet_fields(cfg: DeploymentConfig) -> list[str]:
     """Node (and pod) subnets of the cluster spoke that exist in the config."""
     subnets = cfg.cluster_spoke.subnets
-    return [f for f in ROUTED_SUBNETS if getattr(subnets, f, None)]
+    return [f for f in NODE_SUBNETS if getattr(subnets, f, None)]
 
 
 def _route_table_id(cfg: DeploymentConfig, spoke: str) -> str:

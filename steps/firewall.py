@@ -42,6 +42,7 @@ from hubspoke_deploy.orchestrator.step import Outputs, OwnedIds, Spec, Step
 from hubspoke_deploy.steps import keys
 from hubspoke_deploy.steps.base import DeploymentStep, arm_id, out, props, ref
 from hubspoke_deploy.steps.network import (
+    NODE_SUBNETS,
     ROUTED_SUBNETS,
     PublicIpStep,
     routed_subnet_steps,
@@ -179,7 +180,31 @@ def route_table_spokes(cfg: DeploymentConfig) -> list[str]:
 def node_source_addresses(cfg: DeploymentConfig) -> list[str]:
     """Prefixes of the cluster spoke's node (and pod) subnets: the source of egress rules."""
     subnets = cfg.cluster_spoke.subnets
-    return [p for p in (getattr(subnets, f, None) for f in ROUTED_SUBNETS) if p]
+    return [p for p in (getattr(subnets, f, None) for f in NODE_SUBNETS) if p]
+
+
+def jumpbox_source_addresses(cfg: DeploymentConfig) -> list[str]:
+    """The subnet of the jump box VM (the cluster spoke's jump box subnet)."""
+    prefix = cfg.cluster_spoke.subnets.jumpbox
+    return [prefix] if cfg.jumpbox.enabled and prefix else []
+
+
+def predicted_firewall_ip(cfg: DeploymentConfig) -> str:
+    """The private IP Azure gives the firewall: the first usable address of AzureFirewallSubnet
+    (Azure reserves the first four of every subnet,
+    https://learn.microsoft.com/azure/virtual-network/virtual-networks-faq#are-there-any-restrictions-on-using-ip-addresses-within-these-subnets).
+    What the firewall actually got is checked by ``verify`` (the route tables use the observed one)."""
+    import ipaddress
+
+    return str(ipaddress.ip_network(cfg.hub.subnets.firewall, strict=False)[4])
+
+
+def spoke_dns_servers(cfg: DeploymentConfig) -> list[str]:
+    """A spoke's DNS servers: the firewall's DNS proxy when it is on, else Azure's (none set)."""
+    fw = cfg.firewall
+    if fw.tier != "Basic" and fw.effective_dns_proxy:
+        return [predicted_firewall_ip(cfg)]
+    return []
 
 
 def hub_firewall_subnet_kwargs(cfg: DeploymentConfig, requires: tuple[str, ...]) -> dict[str, Any]:

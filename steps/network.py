@@ -32,9 +32,27 @@ SPOKE_SUBNET_NAMES = {
     "jumpbox": "snet-jumpbox",
     "app_gateway": "snet-appgw",
 }
-# Subnets whose egress goes through the firewall (the article: "associate a route
-# table to each subnet that hosts the worker nodes").
-ROUTED_SUBNETS = ("system_nodes", "user_nodes", "pods")
+# The cluster's node (and pod) subnets: the source of the AKS egress rules.
+NODE_SUBNETS = ("system_nodes", "user_nodes", "pods")
+# Spoke subnets whose egress goes through the firewall: every subnet that hosts workloads (the
+# article: "associate a route table to each subnet that hosts the worker nodes"; the jump box
+# and the private endpoints live in the jump box subnet). From network api-version 2025-07-01
+# a new subnet has no default outbound access, so without the route it reaches nothing at all.
+ROUTED_SUBNETS = (*NODE_SUBNETS, "jumpbox")
+# Subnets that keep no route to the firewall, and why (exemptions are explicit).
+UNROUTED_SUBNETS: dict[str, str] = {
+    "AzureFirewallSubnet": "the firewall's own subnet: it egresses through its public IPs "
+                           "(https://learn.microsoft.com/azure/firewall/firewall-faq)",
+    "AzureFirewallManagementSubnet": "the Basic tier's management traffic, which Azure requires to go to the "
+                                     "Internet directly (https://learn.microsoft.com/azure/firewall/management-nic)",
+    "AzureBastionSubnet": "Azure Bastion does not support user-defined routes on its subnet "
+                          "(https://learn.microsoft.com/azure/bastion/bastion-faq#udr)",
+    "snet-api-server": "delegated to AKS for API server VNet integration: the control plane's own subnet "
+                       "(https://learn.microsoft.com/azure/aks/api-server-vnet-integration)",
+    "snet-appgw": "Application Gateway v2 does not support a 0.0.0.0/0 route to a virtual appliance "
+                  "(https://learn.microsoft.com/azure/application-gateway/configuration-infrastructure"
+                  "#supported-user-defined-routes)",
+}
 
 
 class ResourceGroupStep(DeploymentStep):
@@ -83,11 +101,16 @@ class VnetStep(DeploymentStep):
     operations = "virtual_networks"
     resource_type = "Microsoft.Network/virtualNetworks"
     unordered = ("properties.addressSpace.addressPrefixes",)
+    owns: ClassVar[Mapping[str, Any]] = {"properties.dhcpOptions.dnsServers": None}
 
-    def __init__(self, key: str, cfg: DeploymentConfig, vnet: str, address_space: list[str]) -> None:
+    def __init__(
+        self, key: str, cfg: DeploymentConfig, vnet: str, address_space: list[str],
+        dns_servers: list[str] | None = None,
+    ) -> None:
         super().__init__(key, cfg, (keys.RG,))
         self.vnet = vnet
         self.address_space = list(address_space)
+        self.dns_servers = list(dns_servers or [])
 
     def names(self) -> tuple[str, ...]:
         return (self.vnet,)
@@ -101,7 +124,12 @@ class VnetStep(DeploymentStep):
     def desired(self, config: Any, upstream: Mapping[str, Outputs]) -> Spec:
         # No "subnets" in the body: subnets are their own steps, and a VNet PUT
         # without the property keeps the existing ones (api-version >= 2023-11-01).
-        return self.top(config, {"addressSpace": {"addressPrefixes": self.address_space}})
+        properties: dict[str, Any] = {"addressSpace": {"addressPrefixes": self.address_space}}
+        if self.dns_servers:
+            # The spoke resolves through the firewall's DNS proxy, so FQDN network rules see the
+            # addresses the clients see (https://learn.microsoft.com/azure/firewall/dns-details).
+            properties["dhcpOptions"] = {"dnsServers": self.dns_servers}
+        return self.top(config, properties)
 
 
 class SubnetStep(DeploymentStep):
@@ -114,6 +142,7 @@ class SubnetStep(DeploymentStep):
     operations = "subnets"
     resource_type = "Microsoft.Network/virtualNetworks/subnets"
     owns: ClassVar[Mapping[str, Any]] = {
+        "properties.defaultOutboundAccess": None,
         "properties.routeTable": None,
         "properties.networkSecurityGroup": None,
         "properties.natGateway": None,
@@ -129,7 +158,6 @@ class SubnetStep(DeploymentStep):
         "serviceEndpointPolicies",
         "privateLinkServiceNetworkPolicies",
         "ipAllocations",
-        "defaultOutboundAccess",
         "sharingScope",
     )
 
@@ -165,7 +193,10 @@ class SubnetStep(DeploymentStep):
         return (arm_id(self.cfg, "Microsoft.Network/virtualNetworks", self.vnet).lower(),)
 
     def desired(self, config: Any, upstream: Mapping[str, Outputs]) -> Spec:
-        properties: dict[str, Any] = {"addressPrefix": self.prefix}
+        # No default outbound access on any subnet, said explicitly (whatever the api-version's
+        # default): egress is the firewall's, or nothing
+        # (https://learn.microsoft.com/azure/virtual-network/ip-services/default-outbound-access).
+        properties: dict[str, Any] = {"addressPrefix": self.prefix, "defaultOutboundAccess": False}
         if self.route_table_key:
             properties["routeTable"] = ref(upstream[self.route_table_key]["id"])
         if self.nsg_key:
@@ -310,10 +341,12 @@ def foundation_steps(cfg: DeploymentConfig) -> list[DeploymentStep]:
             result.append(
                 SubnetStep(keys.subnet(keys.HUB, field), cfg, cfg.hub_vnet_name, name, prefix, (hub_vnet_key,))
             )
+    from hubspoke_deploy.steps.firewall import spoke_dns_servers
+
     for spoke in cfg.spokes:
         vnet_name = cfg.spoke_vnet_name(spoke)
         vkey = keys.vnet(spoke.name)
-        result.append(VnetStep(vkey, cfg, vnet_name, spoke.address_space))
+        result.append(VnetStep(vkey, cfg, vnet_name, spoke.address_space, spoke_dns_servers(cfg)))
         result.append(
             PeeringStep(
                 keys.peering(keys.HUB, spoke.name), cfg, cfg.hub_vnet_name, vnet_name, (hub_vnet_key, vkey),
@@ -333,18 +366,16 @@ def foundation_steps(cfg: DeploymentConfig) -> list[DeploymentStep]:
             kwargs: dict[str, Any] = {}
             if field == "api_server":
                 kwargs["delegation"] = "Microsoft.ContainerService/managedClusters"
-            if field == "jumpbox":
-                # NSGs and UDRs apply to private endpoints in this subnet.
-                kwargs["private_endpoint_policies"] = "Enabled"
             result.append(SubnetStep(keys.subnet(spoke.name, field), cfg, vnet_name, name, prefix, (vkey,), **kwargs))
     return result
 
 
 def routed_subnet_steps(cfg: DeploymentConfig) -> list[SubnetStep]:
-    """Node subnets, created already associated with their spoke's route table.
+    """Workload subnets (nodes, pods, jump box and private endpoints), created already
+    associated with their spoke's route table.
 
     Creating them with the association (instead of associating later) means no
-    moment exists where nodes could egress around the firewall, and AKS with
+    moment exists where anything could egress around the firewall, and AKS with
     outboundType userDefinedRouting finds the route table in place."""
     result: list[SubnetStep] = []
     for spoke in cfg.spokes:
@@ -354,10 +385,12 @@ def routed_subnet_steps(cfg: DeploymentConfig) -> list[SubnetStep]:
             if not prefix:
                 continue
             rt = keys.route_table(spoke.name)
+            # NSGs and UDRs apply to the private endpoints in the jump box subnet.
+            policies = "Enabled" if field == "jumpbox" else None
             result.append(
                 SubnetStep(
                     keys.subnet(spoke.name, field), cfg, vnet_name, SPOKE_SUBNET_NAMES[field], prefix,
-                    (keys.vnet(spoke.name), rt), route_table_key=rt,
+                    (keys.vnet(spoke.name), rt), route_table_key=rt, private_endpoint_policies=policies,
                 )
             )
     return result
