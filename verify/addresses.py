@@ -133,7 +133,7 @@ def covers(
             for n in endpoint.networks
         )
     if lowered == "virtualnetwork":
-        return virtual_network is not None and bool(endpoint.networks) and endpoint.within(virtual_network)
+        return virtual_network is not None and endpoint.within(virtual_network)
     if lowered == "internet":
         # Outside the VNets and reachable from the Internet (Azure's public space included)
         # https://learn.microsoft.com/azure/virtual-network/service-tags-overview#available-service-tags

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from hubspoke_deploy.verify.addresses import AZURE_PLATFORM_IP
-from hubspoke_deploy.verify.model import DnsZone, Network, PrivateEndpoint, Vnet, key
+from hubspoke_deploy.verify.model import DnsZone, Network, PrivateEndpoint, Vnet
 
 __all__ = [
     "PRIVATELINK_ZONES",
@@ -132,7 +132,9 @@ class ResolverView:
 @dataclass(frozen=True)
 class DnsAnswer:
     """``status``: ``private`` (``ips`` from ``zone``), ``public`` (resolves outside the
-    VNets; the IP is unknown), ``nxdomain`` (a linked zone has no record), ``failed``."""
+    VNets; the IP is unknown), ``nxdomain`` (a linked zone has no record), ``failed``.
+    ``unlinked_zone``: for a public answer, a zone of the network that holds the name's record
+    but is not linked to the resolving VNet (the name was meant to resolve privately)."""
 
     status: Literal["private", "public", "nxdomain", "failed"]
     name: str
@@ -141,6 +143,7 @@ class DnsAnswer:
     ips: tuple[str, ...] = ()
     zone: str | None = None
     note: str = ""
+    unlinked_zone: str | None = None
 
     @property
     def ip(self) -> str | None:
@@ -225,19 +228,25 @@ def resolve(network: Network, fqdn: str, vnet: Vnet) -> DnsAnswer:
         if zone.resolution_policy(view.links_vnet_id).lower() == "nxdomainredirect":
             continue
         return DnsAnswer("nxdomain", name, candidate, view, zone=zone.name)
-    note = ""
-    if alias:
-        existing = [z for z in network.zones.values() if z.name == alias[1]]
-        if existing:
-            target = network.vnet(view.links_vnet_id)
-            vnet_name = target.name if target else view.links_vnet_id
-            note = f"zone {alias[1]} exists but is not linked to {vnet_name}"
-    return DnsAnswer("public", name, alias[0] if alias else name, view, note=note)
-
-
-def zone_exists(network: Network, zone_name: str) -> bool:
-    return any(z.name == zone_name.lower() for z in network.zones.values())
-
-
-def zone_ids_named(network: Network, zone_name: str) -> list[str]:
-    return [z.id for k, z in network.zones.items() if z.name == zone_name.lower() and k == key(z.id)]
+    # A zone of the network that has the record but is not linked to the resolving VNet:
+    # the name is meant to resolve privately (a foreign name in that zone's namespace, with
+    # no record, rightly resolves publicly).
+    target = network.vnet(view.links_vnet_id)
+    vnet_name = target.name if target else view.links_vnet_id
+    unlinked = [z for z in network.zones.values() if not z.linked_to(view.links_vnet_id)]
+    for candidate in candidates:
+        zone = _zone_for(unlinked, candidate)
+        if zone is None:
+            continue
+        relative = "@" if candidate == zone.name else candidate[: -len(zone.name) - 1]
+        if zone.a_records.get(relative):
+            return DnsAnswer(
+                "public",
+                name,
+                candidate,
+                view,
+                zone=zone.name,
+                note=f"zone {zone.name} has the record but is not linked to {vnet_name}",
+                unlinked_zone=zone.name,
+            )
+    return DnsAnswer("public", name, alias[0] if alias else name, view)

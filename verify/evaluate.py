@@ -35,7 +35,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from hubspoke_deploy.verify.addresses import Endpoint, parse_network
-from hubspoke_deploy.verify.dns import DnsAnswer, privatelink_alias, resolve
+from hubspoke_deploy.verify.dns import DnsAnswer, resolve
 from hubspoke_deploy.verify.firewall import FirewallDecision, FirewallRequest, decide, fqdn_matches
 from hubspoke_deploy.verify.model import Finding, Firewall, Flow, Hop, Network, Subnet, Verdict, Vnet, key
 from hubspoke_deploy.verify.nsg import NsgDecision, evaluate_nsg
@@ -140,10 +140,6 @@ def _route_fix(network: Network, subnet: Subnet) -> str:
     if table is not None:
         return f"add a route 0.0.0.0/0 -> VirtualAppliance {target} to route table {table.name} of {subnet.name}"
     return f"associate a route table with 0.0.0.0/0 -> VirtualAppliance {target} to {subnet.name}"
-
-
-def _src_text(subnet: Subnet | None, source: Endpoint) -> str:
-    return ", ".join(subnet.prefixes) if subnet is not None else source.describe()
 
 
 def _proto_word(flow: Flow) -> str:
@@ -317,7 +313,7 @@ def evaluate_flow(network: Network, flow: Flow, *, region: str) -> Verdict:
         )
     else:
         source = Endpoint.of(subnet.prefixes)
-    src_text = _src_text(subnet, source) if _is_ip(flow.source) is False else flow.source
+    src_text = flow.source if _is_ip(flow.source) else ", ".join(subnet.prefixes)
     vnet = network.vnet_of(subnet)
     trace.add(
         "source",
@@ -490,14 +486,13 @@ def _dns_problem(network: Network, flow: Flow, trace: _Trace, answer: DnsAnswer,
             resolved="NXDOMAIN",
             fix=f"add an A record for {answer.queried} to {answer.zone} (the private endpoint's DNS zone group)",
         )
-    if answer.status == "public" and answer.note:
-        alias = privatelink_alias(answer.name)
-        zone = alias[1] if alias else "the privatelink zone"
+    if answer.status == "public" and answer.unlinked_zone:
+        zone = answer.unlinked_zone
         return _verdict(
             flow,
             trace,
             "unresolved",
-            f"{answer.name} resolves publicly ({answer.note}): the client would bypass the private endpoint",
+            f"{answer.name} resolves publicly ({answer.note}): the client would miss the private endpoint",
             rule=None,
             resolved="public",
             fix=f"link {zone} to {links_name}",

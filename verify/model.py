@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, cast
 
 __all__ = [
     "DnsZone",
@@ -387,6 +387,24 @@ class Flow:
     why: str = ""
     source_doc: str = ""
 
+    @classmethod
+    def parse(cls, source: str, to: str, *, name: str | None = None) -> Flow:
+        """The flow of ``verify --from SOURCE --to HOST:PORT[/tcp|udp|http|https]``.
+
+        Without a protocol, port 443 is ``https``, 80 ``http``, any other ``tcp``.
+        Raises ``ValueError`` with a plain-words message."""
+        target, _, proto = to.strip().partition("/")
+        host, sep, port_text = target.rpartition(":")
+        if not sep or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            raise ValueError(f"--to {to!r}: expected HOST:PORT[/tcp|udp|http|https], e.g. mcr.microsoft.com:443/https")
+        port = int(port_text)
+        protocol = proto.lower() or {443: "https", 80: "http"}.get(port, "tcp")
+        if protocol not in ("tcp", "udp", "http", "https"):
+            raise ValueError(f"--to {to!r}: protocol must be tcp, udp, http or https")
+        if not source.strip():
+            raise ValueError("--from: a subnet (id, vnet/subnet or name) or an IP is required")
+        return cls(name or f"{source} -> {to}", source.strip(), host, port, cast(Protocol, protocol))
+
 
 @dataclass(frozen=True)
 class Hop:
@@ -429,6 +447,22 @@ class Verdict:
     def path(self) -> str:
         return " -> ".join(h.detail for h in self.hops)
 
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (for ``-o json``)."""
+        return {
+            "flow": asdict(self.flow),
+            "status": self.status,
+            "allowed": self.allowed,
+            "rule": self.rule,
+            "blocking_rule": self.blocking_rule,
+            "reason": self.reason,
+            "fix": self.fix,
+            "crosses_firewall": self.crosses_firewall,
+            "resolved": self.resolved,
+            "path": self.path,
+            "hops": [{"kind": h.kind, "detail": h.detail} for h in self.hops],
+        }
+
 
 @dataclass(frozen=True)
 class Finding:
@@ -447,3 +481,6 @@ class Finding:
     @property
     def problem(self) -> bool:
         return self.kind in ("bypass", "catch-all")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "problem": self.problem}

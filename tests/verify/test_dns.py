@@ -66,10 +66,8 @@ def test_with_azure_dns_the_vnets_own_links_answer(arm: Arm, arm_find: Find) -> 
     _drop(arm, "virtualNetworkLinks/link-spoke")
     net = network_from_arm(arm)
     answer = resolve(net, "acrhs.azurecr.io", _spoke(net))
-    assert (
-        answer.status == "public"
-        and answer.note == "zone privatelink.azurecr.io exists but is not linked to vnet-spoke"
-    )
+    assert answer.status == "public" and answer.unlinked_zone == "privatelink.azurecr.io"
+    assert answer.note == "zone privatelink.azurecr.io has the record but is not linked to vnet-spoke"
 
 
 def test_168_63_129_16_is_azure_dns(arm: Arm) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -170,6 +171,8 @@ def test_zone_unlinked_from_the_hub_resolves_publicly(arm: Arm) -> None:
     v = _one(arm, NODES_ACR)
     assert v.status == "unresolved" and v.resolved == "public"
     assert "not linked to vnet-hub" in v.reason
+    # a name in the zone's namespace without a record is a foreign one: public is right
+    assert _one(arm, Flow("x", "vnet-spoke/snet-nodes", "other.azurecr.io", 443, "https")).status == "blocked"
     assert v.fix == "link privatelink.azurecr.io to vnet-hub"
 
 
@@ -277,3 +280,53 @@ def test_findings_report_subnets_without_egress(arm: Arm, arm_find: Find) -> Non
     found = [f for f in findings(network_from_arm(arm)) if f.kind == "no-egress"]
     assert [f.subject for f in found] == ["vnet-spoke/snet-pe"]
     assert found[0].fix == "associate a route table with 0.0.0.0/0 -> VirtualAppliance 10.0.0.4 to snet-pe"
+
+
+def test_aks_system_zone_linked_to_the_spoke_only_breaks_behind_the_dns_proxy(arm: Arm) -> None:
+    """privateDNSZone = system: AKS links its zone to the cluster VNet only, the proxy resolves
+    from the hub."""
+    spoke, hub = _id(arm, "virtualNetworks/vnet-spoke"), _id(arm, "virtualNetworks/vnet-hub")
+    zone = _id(arm, "privateDnsZones/privatelink.azurecr.io").replace(
+        "privatelink.azurecr.io", "abcd1234.privatelink.westeurope.azmk8s.io"
+    )
+    arm += [
+        {"id": zone, "type": "Microsoft.Network/privateDnsZones", "name": zone.rsplit("/", 1)[-1]},
+        {"id": f"{zone}/virtualNetworkLinks/cluster", "properties": {"virtualNetwork": {"id": spoke}}},
+        {"id": f"{zone}/A/aks-hs-x1", "properties": {"aRecords": [{"ipv4Address": "10.1.11.4"}]}},
+    ]
+    api = Flow("api", "vnet-spoke/snet-nodes", "aks-hs-x1.abcd1234.privatelink.westeurope.azmk8s.io", 443, "https")
+    v = _one(arm, api)
+    assert v.status == "unresolved"
+    assert v.fix == "link abcd1234.privatelink.westeurope.azmk8s.io to vnet-hub"
+    arm.append({"id": f"{zone}/virtualNetworkLinks/hub", "properties": {"virtualNetwork": {"id": hub}}})
+    v = _one(arm, api)
+    assert v.allowed and not v.crosses_firewall and v.resolved == "10.1.11.4"
+
+
+@pytest.mark.parametrize(
+    ("to", "expected"),
+    [
+        ("mcr.microsoft.com:443", ("mcr.microsoft.com", 443, "https")),
+        ("example.com:80", ("example.com", 80, "http")),
+        ("10.1.10.4:5432", ("10.1.10.4", 5432, "tcp")),
+        ("ntp.ubuntu.com:123/udp", ("ntp.ubuntu.com", 123, "udp")),
+        ("acrhs.azurecr.io:443/TCP", ("acrhs.azurecr.io", 443, "tcp")),
+    ],
+)
+def test_flow_parse(to: str, expected: tuple[str, int, str]) -> None:
+    flow = Flow.parse("vnet-spoke/snet-jumpbox", to)
+    assert (flow.destination, flow.port, flow.protocol) == expected
+
+
+@pytest.mark.parametrize("to", ["mcr.microsoft.com", "mcr.microsoft.com:x", ":443", "a:443/icmp", "a:70000"])
+def test_flow_parse_errors(to: str) -> None:
+    with pytest.raises(ValueError, match="--to"):
+        Flow.parse("snet-jumpbox", to)
+
+
+def test_adhoc_flow_and_json(arm: Arm) -> None:
+    v = _one(arm, Flow.parse("10.1.9.4", "login.microsoftonline.com:443"))
+    assert v.allowed and v.rule == "jumpbox-egress/jumpbox/entra-id"  # a /32 inside the allowed /24
+    data = json.loads(json.dumps(v.to_dict()))
+    assert data["status"] == "allowed" and data["flow"]["port"] == 443 and data["hops"][0]["kind"] == "source"
+    assert all(json.dumps(f.to_dict()) for f in findings(network_from_arm(arm)))
