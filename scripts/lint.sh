@@ -6,10 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
-"$PY" -m ruff check orchestrator steps config api simulator tests scripts
+"$PY" -m ruff check orchestrator steps config api simulator verify tests scripts
 rm -rf .typecheck && mkdir -p .typecheck/hubspoke_deploy
 for f in api/*; do ln -s "../../$f" ".typecheck/hubspoke_deploy/$(basename "$f")"; done
-for d in orchestrator steps config simulator; do ln -s "../../$d" ".typecheck/hubspoke_deploy/$d"; done
+for d in orchestrator steps config simulator verify; do ln -s "../../$d" ".typecheck/hubspoke_deploy/$d"; done
 MYPYPATH=.typecheck "$PY" -m mypy --strict --no-incremental \
   -p hubspoke_deploy \
   ${MYPY_EXTRA:-}
