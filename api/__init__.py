@@ -65,6 +65,7 @@ if TYPE_CHECKING:  # the type checker sees the real objects; at run time they lo
         status,
         up,
     )
+    from hubspoke_deploy.verification import VerifyReport, verify
 
 __version__ = "0.1.0"
 
@@ -85,6 +86,8 @@ _LIBRARY = (
     "plan",
     "status",
     "up",
+    "verify",
+    "VerifyReport",
 )
 
 __all__ = [
@@ -119,6 +122,7 @@ __all__ = [
     "StepResult",
     "StepStatus",
     "UsageError",
+    "VerifyReport",
     "__version__",
     "down",
     "load_config",
@@ -126,6 +130,7 @@ __all__ = [
     "plan",
     "status",
     "up",
+    "verify",
 ]
 
 

@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
 from hubspoke_deploy.errors import DeploymentFailed, Interrupted, StepFailed
+from hubspoke_deploy.verification import VerifyReport, verify
 
 if TYPE_CHECKING:
     from hubspoke_deploy.config import DeploymentConfig
@@ -62,12 +63,14 @@ __all__ = [
     "RunStatus",
     "StepResult",
     "StepStatus",
+    "VerifyReport",
     "down",
     "load_config",
     "outputs",
     "plan",
     "status",
     "up",
+    "verify",
 ]
 
 Event = dict[str, Any]

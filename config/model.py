@@ -497,6 +497,16 @@ class AksConfig(_Model):
         description="Pricing tier; Standard and Premium carry the financially backed API server SLA (article).",
     )
     private_cluster: bool = Field(default=True, description="No public API server endpoint (article).")
+    private_dns_zone: Literal["custom", "system"] = Field(
+        default="custom",
+        description=(
+            "Private DNS zone of a private cluster's API server. `custom`: the deployment's own "
+            "`privatelink.<region>.azmk8s.io`, linked to the hub and every spoke (resolvable through the "
+            "firewall's DNS proxy; the cluster identity gets Private DNS Zone Contributor on it). `system`: "
+            "AKS's zone, linked to the cluster VNet only (a spoke resolving through the hub cannot reach the "
+            "API server). Fixed at creation."
+        ),
+    )
     api_server_vnet_integration: bool = Field(
         default=True,
         description=(

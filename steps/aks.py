@@ -25,6 +25,7 @@ from hubspoke_deploy.steps.identity import (
     ID_KUBELET,
     MANAGED_IDENTITY_OPERATOR,
     NETWORK_CONTRIBUTOR,
+    PRIVATE_DNS_ZONE_CONTRIBUTOR,
     PlatformStep,
     RoleAssignmentStep,
     UserAssignedIdentityStep,
@@ -32,7 +33,7 @@ from hubspoke_deploy.steps.identity import (
     role_key,
 )
 from hubspoke_deploy.steps.network import NODE_SUBNETS, subnet_id
-from hubspoke_deploy.steps.paas import ACR, acr_id
+from hubspoke_deploy.steps.paas import ACR, acr_id, aks_dns_zone, dns_link_key, dns_zone_id, dns_zone_key
 
 # --------------------------------------------------------------------------- keys
 
@@ -167,9 +168,12 @@ class ManagedClusterStep(PlatformStep):
         kubelet = upstream[ID_KUBELET]
         api: dict[str, Any] = {"enablePrivateCluster": aks.private_cluster}
         if aks.private_cluster:
-            # AKS-managed private DNS zone; with VNet integration off this is what makes
-            # the private FQDN resolvable from the peered VNets' nodes.
-            api["privateDNSZone"] = "system"
+            # Our own zone (linked to the hub, where the firewall's DNS proxy resolves, and to
+            # every spoke: the hub-and-spoke pattern of
+            # https://learn.microsoft.com/azure/aks/private-clusters#hub-and-spoke-with-custom-dns),
+            # or AKS's, linked to the cluster VNet only.
+            zone = aks_dns_zone(config)
+            api["privateDNSZone"] = dns_zone_id(config, zone) if zone else "system"
             api["enablePrivateClusterPublicFQDN"] = False
         if aks.api_server_vnet_integration:
             # https://learn.microsoft.com/azure/aks/api-server-vnet-integration
@@ -391,6 +395,18 @@ def identity_steps(cfg: DeploymentConfig) -> list[Step]:
             requires=(ID_KUBELET,), scope_key=ID_KUBELET,
         )
     )
+    zone = aks_dns_zone(cfg)
+    if zone:
+        # A private cluster with its own zone: the control plane writes the API server's record
+        # (https://learn.microsoft.com/azure/aks/private-clusters#configure-a-private-dns-zone).
+        steps.append(
+            RoleAssignmentStep(
+                role_key(ID_CONTROL_PLANE, "dnszone", "aks"), cfg,
+                scope=dns_zone_id(cfg, zone), role=PRIVATE_DNS_ZONE_CONTRIBUTOR,
+                identity_key=ID_CONTROL_PLANE, identity_resource_id=cp,
+                requires=(dns_zone_key(zone),), scope_key=dns_zone_key(zone),
+            )
+        )
     steps.append(
         RoleAssignmentStep(
             role_key(ID_KUBELET, "acrpull", "acr"), cfg,
@@ -414,6 +430,11 @@ def cluster_steps(cfg: DeploymentConfig, role_keys: list[str]) -> list[Step]:
     requires.append(keys.FIREWALL)
     if cfg.aks.api_server_vnet_integration:
         requires.append(keys.subnet(spoke, "api_server"))
+    zone = aks_dns_zone(cfg)
+    if zone:
+        # Nodes resolve the API server when they boot: through the firewall's proxy (the hub's
+        # link) or from their own VNet.
+        requires += [dns_link_key(zone, keys.HUB), dns_link_key(zone, spoke)]
     steps: list[Step] = [ManagedClusterStep(CLUSTER, cfg, tuple(dict.fromkeys(requires)))]
     for pool, system in pools(cfg):
         steps.append(AgentPoolStep(pool_key(pool.name), cfg, pool, system=system))

@@ -66,7 +66,7 @@ def _jumpbox(cfg: Any) -> bool:
 
 REQUIREMENTS: tuple[Requirement, ...] = (
     # --- AKS core: the FQDN tag Azure keeps current with AKS's required FQDNs, and NTP.
-    Requirement("aks-core", NODES, _always, _AKS_EGRESS, fqdn_tags=("AzureKubernetesService",),
+    Requirement("aks-fqdn-tag", NODES, _always, _AKS_EGRESS, fqdn_tags=("AzureKubernetesService",),
                 protocols=("Http:80", "Https:443"), probe=("mcr.microsoft.com", 443, "https")),
     Requirement("ntp", NODES, _always, f"{_AKS_EGRESS}#azure-global-required-network-rules",
                 network=("UDP", "123", "ntp.ubuntu.com"), probe=("ntp.ubuntu.com", 123, "udp")),

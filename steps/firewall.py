@@ -39,7 +39,7 @@ from hubspoke_deploy.orchestrator.clients import to_json
 from hubspoke_deploy.orchestrator.diff import UNKNOWN, Change
 from hubspoke_deploy.orchestrator.diff import diff as structural_diff
 from hubspoke_deploy.orchestrator.step import Outputs, OwnedIds, Spec, Step
-from hubspoke_deploy.steps import keys
+from hubspoke_deploy.steps import egress, keys
 from hubspoke_deploy.steps.base import DeploymentStep, arm_id, out, props, ref
 from hubspoke_deploy.steps.network import (
     NODE_SUBNETS,
@@ -659,57 +659,90 @@ def _filter(name: str, priority: int, rules: list[dict[str, Any]]) -> dict[str, 
 
 
 def _aks_collections(config: Any, upstream: Mapping[str, Outputs]) -> list[dict[str, Any]]:
+    """Everything the cluster and the jump box need before they start, from the requirement table
+    (``steps.egress``): each requirement in its own collection, from the narrowest source."""
     sources = node_source_addresses(config)
     fw = config.firewall
-    # NTP: the AKS required network rule (https://learn.microsoft.com/azure/aks/outbound-rules-control-egress
-    # #azure-global-required-network-rules). By FQDN when the DNS proxy resolves for the
-    # firewall (network rules with FQDNs need it, https://learn.microsoft.com/azure/firewall/fqdn-filtering-network-rules),
-    # otherwise to any address on UDP 123 only.
-    ntp: dict[str, Any] = {
-        "ruleType": "NetworkRule",
-        "name": "ntp",
-        "ipProtocols": ["UDP"],
-        "sourceAddresses": sources,
-        "destinationPorts": ["123"],
-    }
-    if fw.tier != "Basic" and fw.effective_dns_proxy:
-        ntp["destinationFqdns"] = ["ntp.ubuntu.com"]
-    else:
-        ntp["destinationAddresses"] = ["*"]
-    network_rules: list[dict[str, Any]] = [ntp]
+    network_rules: list[dict[str, Any]] = []
+    app_collections: list[dict[str, Any]] = []
+    for req in egress.requirements(config, egress.NODES):
+        if req.network is not None:
+            protocol, port, destination = req.network
+            rule: dict[str, Any] = {
+                "ruleType": "NetworkRule",
+                "name": req.name,
+                "ipProtocols": [protocol],
+                "sourceAddresses": sources,
+                "destinationPorts": [port],
+            }
+            # By FQDN when the DNS proxy resolves for the firewall (network rules with FQDNs need
+            # it, https://learn.microsoft.com/azure/firewall/fqdn-filtering-network-rules),
+            # otherwise to any address on that protocol and port only.
+            if fw.tier != "Basic" and fw.effective_dns_proxy:
+                rule["destinationFqdns"] = [destination]
+            else:
+                rule["destinationAddresses"] = ["*"]
+            network_rules.append(rule)
+        elif req.fqdn_tags:
+            app_collections.append(_filter("aks-application", 200, [
+                _app_rule(req.name, sources, req.protocols, fqdn_tags=req.fqdn_tags)]))
+        else:
+            app_collections.append(_filter(f"addon-{req.name}", 300 + 10 * len(app_collections), [
+                _app_rule(req.name, sources, req.protocols, fqdns=[egress.expand(f, config) for f in req.fqdns])]))
     if not config.aks.api_server_vnet_integration:
         # Node-to-API-server tunnel (konnectivity), needed only when the API server is
         # not projected into the VNet (article; AKS required network rules:
         # UDP 1194 and TCP 9000 to the AzureCloud.<region> service tag).
         tag = f"AzureCloud.{config.location}"
-        network_rules += [
-            {
+        for name, protocol, port in (("apiserver-tunnel-udp", "UDP", "1194"), ("apiserver-tunnel-tcp", "TCP", "9000")):
+            network_rules.append({
                 "ruleType": "NetworkRule",
-                "name": "apiserver-tunnel-udp",
-                "ipProtocols": ["UDP"],
+                "name": name,
+                "ipProtocols": [protocol],
                 "sourceAddresses": sources,
                 "destinationAddresses": [tag],
-                "destinationPorts": ["1194"],
-            },
-            {
-                "ruleType": "NetworkRule",
-                "name": "apiserver-tunnel-tcp",
-                "ipProtocols": ["TCP"],
-                "sourceAddresses": sources,
-                "destinationAddresses": [tag],
-                "destinationPorts": ["9000"],
-            },
-        ]
-    app_rules = [
-        {
-            "ruleType": "ApplicationRule",
-            "name": "aks-fqdn-tag",
-            "sourceAddresses": sources,
-            "fqdnTags": [AKS_FQDN_TAG],
-            "protocols": [{"protocolType": "Http", "port": 80}, {"protocolType": "Https", "port": 443}],
-        }
-    ]
-    return [_filter("aks-network", 100, network_rules), _filter("aks-application", 200, app_rules)]
+                "destinationPorts": [port],
+            })
+    # Other spokes reach the private endpoints (registry, Key Vault, storage) through the hub:
+    # spoke-to-spoke traffic follows their 0.0.0.0/0 route to the firewall.
+    endpoints = config.cluster_spoke.subnets.jumpbox
+    others = [p for s in config.spokes if s.name != config.cluster_spoke_name
+              for p in (getattr(s.subnets, f, None) for f in ROUTED_SUBNETS) if p]
+    if endpoints and others:
+        network_rules.append({
+            "ruleType": "NetworkRule",
+            "name": "spokes-to-private-endpoints",
+            "ipProtocols": ["TCP"],
+            "sourceAddresses": others,
+            "destinationAddresses": [endpoints],
+            "destinationPorts": ["443"],
+        })
+    jumpbox = jumpbox_source_addresses(config)
+    jumpbox_rules = [
+        _app_rule(req.name, jumpbox, req.protocols, fqdns=[egress.expand(f, config) for f in req.fqdns])
+        for req in egress.requirements(config, egress.JUMPBOX)
+    ] if jumpbox else []
+    collections = [_filter("aks-network", 100, network_rules), *app_collections]
+    if jumpbox_rules:
+        collections.append(_filter("jumpbox", 500, jumpbox_rules))
+    return collections
+
+
+def _app_rule(
+    name: str, sources: list[str], protocols: tuple[str, ...], *,
+    fqdns: list[str] | None = None, fqdn_tags: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    rule: dict[str, Any] = {
+        "ruleType": "ApplicationRule",
+        "name": name,
+        "sourceAddresses": list(sources),
+        "protocols": _protocols(list(protocols)),
+    }
+    if fqdns:
+        rule["targetFqdns"] = fqdns
+    if fqdn_tags:
+        rule["fqdnTags"] = list(fqdn_tags)
+    return rule
 
 
 def _registry_collections(config: Any, upstream: Mapping[str, Outputs]) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ AzureBastionSubnet.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from hubspoke_deploy.config import DeploymentConfig
 from hubspoke_deploy.orchestrator.step import Outputs, OwnedIds, Spec, StepContext
@@ -18,7 +18,6 @@ from hubspoke_deploy.steps import keys
 from hubspoke_deploy.steps.base import arm_id, out, props, ref
 from hubspoke_deploy.steps.identity import PlatformStep
 from hubspoke_deploy.steps.network import PublicIpStep, association_blockers, subnet_id
-from hubspoke_deploy.steps.paas import STORAGE
 
 # --------------------------------------------------------------------------- keys
 
@@ -166,7 +165,7 @@ class JumpboxNicStep(PlatformStep):
 
 
 class JumpboxVmStep(PlatformStep):
-    """Ubuntu LTS VM: SSH key only, managed OS disk, boot diagnostics to the storage account."""
+    """Ubuntu LTS VM: SSH key only, managed OS disk, managed boot diagnostics."""
 
     client = "compute"
     operations = "virtual_machines"
@@ -181,8 +180,11 @@ class JumpboxVmStep(PlatformStep):
         "properties.storageProfile.osDisk.createOption",
     )
 
+    # Boot diagnostics to a storage account are switched off for managed ones: a storageUri is drift.
+    owns: ClassVar[Mapping[str, Any]] = {"properties.diagnosticsProfile.bootDiagnostics.storageUri": None}
+
     def __init__(self, key: str, cfg: DeploymentConfig) -> None:
-        super().__init__(key, cfg, (keys.RG, JUMPBOX_NIC, STORAGE))
+        super().__init__(key, cfg, (keys.RG, JUMPBOX_NIC))
 
     def names(self) -> tuple[str, ...]:
         return (jumpbox_vm_name(self.cfg),)
@@ -224,9 +226,11 @@ class JumpboxVmStep(PlatformStep):
             "networkProfile": {
                 "networkInterfaces": [{"id": upstream[JUMPBOX_NIC]["id"], "properties": {"primary": True}}]
             },
-            "diagnosticsProfile": {
-                "bootDiagnostics": {"enabled": True, "storageUri": upstream[STORAGE]["blob_endpoint"]}
-            },
+            # Managed boot diagnostics (no storageUri): the portal's screenshot and the Serial
+            # Console keep working although the deployment's storage account has public access
+            # off (https://learn.microsoft.com/azure/virtual-machines/boot-diagnostics,
+            # https://learn.microsoft.com/troubleshoot/azure/virtual-machines/serial-console-overview).
+            "diagnosticsProfile": {"bootDiagnostics": {"enabled": True}},
         }
         return self.top(config, properties)
 

@@ -55,6 +55,23 @@ PRIVATE_DNS_ZONES: dict[str, dict[str, str]] = {
 }
 
 
+# Private DNS zone of a private AKS API server, per cloud ({region} is the cluster's):
+# https://learn.microsoft.com/azure/aks/private-clusters#configure-a-private-dns-zone
+AKS_DNS_ZONES: dict[str, str] = {
+    "public": "privatelink.{region}.azmk8s.io",
+    "usgovernment": "privatelink.{region}.cx.aks.containerservice.azure.us",
+    "china": "privatelink.{region}.cx.prod.service.azk8s.cn",
+}
+
+
+def aks_dns_zone(cfg: DeploymentConfig) -> str | None:
+    """The deployment's own API server zone (private cluster, ``private_dns_zone = "custom"``)."""
+    if not (cfg.aks.private_cluster and cfg.aks.private_dns_zone == "custom"):
+        return None
+    template = AKS_DNS_ZONES.get(cfg.azure.endpoint, AKS_DNS_ZONES["public"])
+    return template.format(region=cfg.location.replace(" ", "").lower())
+
+
 def dns_zones(cfg: DeploymentConfig) -> dict[str, str]:
     """group id -> private DNS zone name (public cloud names for the simulator and custom endpoints)."""
     return dict(PRIVATE_DNS_ZONES.get(cfg.azure.endpoint, PRIVATE_DNS_ZONES["public"]))
@@ -450,7 +467,9 @@ def paas_steps(cfg: DeploymentConfig) -> list[PlatformStep]:
     ]
     zones = dns_zones(cfg)
     vnets = [(keys.HUB, cfg.hub_vnet_name)] + [(s.name, cfg.spoke_vnet_name(s)) for s in cfg.spokes]
-    for zone in zones.values():
+    aks_zone = aks_dns_zone(cfg)
+    # Every zone is linked to the hub (the firewall's DNS proxy resolves there) and every spoke.
+    for zone in [*zones.values(), *([aks_zone] if aks_zone else [])]:
         result.append(PrivateDnsZoneStep(dns_zone_key(zone), cfg, zone))
         for owner, vnet in vnets:
             result.append(PrivateDnsLinkStep(dns_link_key(zone, owner), cfg, zone, vnet, keys.vnet(owner)))

@@ -301,12 +301,34 @@ class ManagedClusters(ResourceType):
                 subnet_ids.append(sid)
                 _check_pool_subnet(ctx.store, sid, outbound, f"AgentPoolProfile '{child.get('name')}'")
         self._check_api_server_subnet(ctx)
+        self._check_private_dns_zone(ctx)
         _check_service_cidr(ctx.store, props, subnet_ids)
         if ctx.existing is not None:
             old = ctx.existing.get("properties", {})
             for path in _IMMUTABLE_CLUSTER:
                 if _changed(deep_get(old, path), deep_get(props, path)):
                     raise _property_change(path)
+
+    @staticmethod
+    def _check_private_dns_zone(ctx: WriteContext) -> None:
+        """A private cluster's own zone (``privateDNSZone`` = a zone id) must exist and be named
+        ``privatelink.<region>.azmk8s.io`` or ``<subzone>.privatelink.<region>.azmk8s.io``
+        (https://learn.microsoft.com/azure/aks/private-clusters#configure-a-private-dns-zone).
+        The error code is a guess: AKS answers these with InvalidParameter-style messages."""
+        zone_id = deep_get(ctx.props, "apiServerAccessProfile.privateDNSZone")
+        if not isinstance(zone_id, str) or not zone_id.lower().startswith("/subscriptions/"):
+            return
+        location = str(ctx.resource.get("location", "")).replace(" ", "").lower()
+        name = zone_id.rstrip("/").rsplit("/", 1)[-1].lower()
+        suffix = f"privatelink.{location}.azmk8s.io"
+        if name != suffix and not name.endswith("." + suffix):
+            raise ArmError(
+                400, "InvalidPrivateDNSZone",
+                f"The private DNS zone {name} is not valid for a cluster in {location}: it must be {suffix} or "
+                f"<subzone>.{suffix}. https://learn.microsoft.com/azure/aks/private-clusters",
+            )
+        if ctx.store.get(zone_id) is None:
+            raise ArmError(404, "PrivateDNSZoneNotFound", f"The private DNS zone {zone_id} was not found.")
 
     @staticmethod
     def _check_api_server_subnet(ctx: WriteContext) -> None:
@@ -346,7 +368,13 @@ class ManagedClusters(ResourceType):
         if private:
             guid = old.get("simPrivateGuid") or ctx.store.new_guid()
             props["simPrivateGuid"] = guid
-            props["privateFQDN"] = f"{prefix}-{h}.{guid}.privatelink.{location}.azmk8s.io"
+            zone_ref = deep_get(props, "apiServerAccessProfile.privateDNSZone")
+            zone_name = (
+                zone_ref.rstrip("/").rsplit("/", 1)[-1].lower()
+                if isinstance(zone_ref, str) and zone_ref.lower().startswith("/subscriptions/")
+                else f"privatelink.{location}.azmk8s.io"
+            )
+            props["privateFQDN"] = f"{prefix}-{h}.{guid}.{zone_name}"
             if public_fqdn is False:
                 props.pop("fqdn", None)
             else:
@@ -412,6 +440,7 @@ class ManagedClusters(ResourceType):
     def on_provisioned(self, store: Store, resource: JSON) -> None:
         props = resource.get("properties", {})
         rid = ResourceId.parse(str(resource["id"]))
+        self._write_api_server_record(store, resource)
         rg_id = node_rg_id(rid.subscription or "", str(props.get("nodeResourceGroup")))
         if store.get(rg_id) is None:
             store.put(
@@ -442,6 +471,29 @@ class ManagedClusters(ResourceType):
                     },
                 }
             )
+
+    @staticmethod
+    def _write_api_server_record(store: Store, resource: JSON) -> None:
+        """With its own zone, AKS writes the API server's A record there: an address of the
+        API server subnet (VNet integration) or of the system pool's subnet (private endpoint)."""
+        from hubspoke_deploy.simulator.providers.network import allocate_private_ip
+        from hubspoke_deploy.simulator.providers.privatedns import put_a_record
+
+        props = resource.get("properties", {})
+        zone_id = deep_get(props, "apiServerAccessProfile.privateDNSZone")
+        fqdn = props.get("privateFQDN")
+        if not (isinstance(zone_id, str) and zone_id.lower().startswith("/subscriptions/") and isinstance(fqdn, str)):
+            return
+        if store.get(zone_id) is None:
+            return
+        zone_name = zone_id.rstrip("/").rsplit("/", 1)[-1].lower()
+        label = fqdn.lower()[: -len(zone_name) - 1] if fqdn.lower().endswith("." + zone_name) else fqdn
+        subnet = deep_get(props, "apiServerAccessProfile.subnetId")
+        if not isinstance(subnet, str):
+            pools = props.get("agentPoolProfiles") or []
+            subnet = next((p.get("vnetSubnetID") for p in pools if isinstance(p, dict) and p.get("vnetSubnetID")), None)
+        ip = allocate_private_ip(store, subnet) if isinstance(subnet, str) else None
+        put_a_record(store, zone_id, label, [ip or "10.255.255.254"])
 
     def on_delete(self, ctx: DeleteContext) -> None:
         # Deleting a cluster deletes its node resource group.

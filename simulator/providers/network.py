@@ -1076,10 +1076,49 @@ class PrivateEndpoints(_TopLevel):
 
 @register
 class PrivateDnsZoneGroups(_NetworkType):
+    """A private endpoint's DNS zone group: once provisioned, Azure writes an A record for the
+    endpoint's target in each zone of the group (and removes it with the group); for a
+    registry also its regional data endpoint ``<registry>.<region>.data``.
+    https://learn.microsoft.com/azure/private-link/private-endpoint-dns-integration"""
+
     type_name = PE_ZONE_GROUP
     create_latency_s: ClassVar[float] = 5.0
     resource_guid: ClassVar[bool] = False
     schema: ClassVar[dict[str, str]] = {"properties.privateDnsZoneConfigs": "list[object]"}
+
+    @staticmethod
+    def _records(store: Store, resource: JSON) -> list[tuple[str, str, list[str]]]:
+        """(zone id, record name, IPs) the group stands for."""
+        pe_id = str(resource["id"]).rsplit("/privateDnsZoneGroups/", 1)[0]
+        pe = store.get(pe_id)
+        if pe is None:
+            return []
+        conns = deep_get(pe, "properties.privateLinkServiceConnections", []) or []
+        target = deep_get(conns[0], "properties.privateLinkServiceId", "") if conns else ""
+        groups = [str(g).lower() for g in (deep_get(conns[0], "properties.groupIds", []) or [])] if conns else []
+        ips = [ip for c in deep_get(pe, "properties.customDnsConfigs", []) or [] for ip in c.get("ipAddresses") or []]
+        if not target or not ips:
+            return []
+        name = str(target).rstrip("/").rsplit("/", 1)[-1].lower()
+        names = [name]
+        if "registry" in groups:
+            names.append(f"{name}.{str(pe.get('location', '')).replace(' ', '').lower()}.data")
+        out: list[tuple[str, str, list[str]]] = []
+        for cfg in deep_get(resource, "properties.privateDnsZoneConfigs", []) or []:
+            zone_id = deep_get(cfg, "properties.privateDnsZoneId")
+            if isinstance(zone_id, str) and store.get(zone_id) is not None:
+                out += [(zone_id, n, ips) for n in names]
+        return out
+
+    def on_provisioned(self, store: Store, resource: JSON) -> None:
+        from hubspoke_deploy.simulator.providers.privatedns import put_a_record
+
+        for zone_id, name, ips in self._records(store, resource):
+            put_a_record(store, zone_id, name, ips)
+
+    def on_delete(self, ctx: DeleteContext) -> None:
+        for zone_id, name, _ips in self._records(ctx.store, ctx.resource):
+            ctx.store.delete(f"{zone_id}/A/{name}")
 
 
 @register

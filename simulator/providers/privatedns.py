@@ -217,3 +217,42 @@ class VirtualNetworkLinks(ResourceType):
         if isinstance(props, dict):
             done = str(props.get("provisioningState", "Succeeded")) == "Succeeded"
             props["virtualNetworkLinkState"] = "Completed" if done else "InProgress"
+
+
+RECORD_TYPE = "Microsoft.Network/privateDnsZones/A"
+
+
+@register
+class ARecordSets(ResourceType):
+    """A record sets of a private zone (``aRecords[].ipv4Address``). Azure writes them for a
+    private endpoint's DNS zone group and for a private AKS cluster's API server in its own
+    zone; they can also be written directly.
+    https://learn.microsoft.com/rest/api/dns/privatednszones/record-sets/create-or-update"""
+
+    type_name = RECORD_TYPE
+    long_running = False
+    create_status = 201
+    schema = {"properties.aRecords": "list[object]", "properties.ttl": "int"}
+
+    def on_write(self, ctx: WriteContext) -> None:
+        ctx.props.setdefault("ttl", 10)
+        ctx.props["fqdn"] = f"{ctx.rid.name}.{ctx.rid.parent.name if ctx.rid.parent else ''}."
+        ctx.props["isAutoRegistered"] = False
+
+
+def put_a_record(store: Store, zone_id: str, name: str, ips: list[str]) -> None:
+    """Write (or overwrite) the A record set ``name`` of a zone, as Azure does on behalf of a
+    private endpoint's zone group or an AKS cluster."""
+    zone_name = zone_id.rstrip("/").rsplit("/", 1)[-1]
+    store.put({
+        "id": f"{zone_id}/A/{name}",
+        "name": name,
+        "type": RECORD_TYPE,
+        "properties": {
+            "ttl": 10,
+            "fqdn": f"{name}.{zone_name}.",
+            "isAutoRegistered": False,
+            "aRecords": [{"ipv4Address": ip} for ip in ips],
+            "provisioningState": "Succeeded",
+        },
+    })

@@ -1,0 +1,114 @@
+"""``verify``: does the live network carry the traffic the architecture needs?
+
+Reads the deployment's network from Azure (``orchestrator.observe``), builds the model of
+``hubspoke_deploy.verify`` and evaluates every required flow (``steps.flows``: the egress
+requirement table and the private paths) in Azure's own order: DNS, the source subnet's
+routes, NSGs, then the firewall policy. Also lists every subnet that reaches the Internet
+without the firewall and every catch-all allow rule. Reads only; takes no lock.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hubspoke_deploy.config import DeploymentConfig
+
+__all__ = ["VerifyReport", "VerifyRow", "verify"]
+
+
+@dataclass
+class VerifyRow:
+    """One flow's verdict: ``ok`` is whether it goes as required."""
+
+    name: str
+    source: str
+    destination: str
+    port: int
+    protocol: str
+    status: str
+    ok: bool
+    path: str
+    rule: str | None
+    reason: str
+    fix: str | None
+    private: bool = False
+    why: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class VerifyReport:
+    rows: list[VerifyRow]
+    findings: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.rows) and not any(f.get("problem") for f in self.findings)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "flows": [r.as_dict() for r in self.rows], "findings": self.findings}
+
+
+def _is_private(value: str | None) -> bool:
+    try:
+        return value is not None and ipaddress.ip_address(value).is_private
+    except ValueError:
+        return False
+
+
+def _row(flow: Any, verdict: Any, *, private: bool, why: str) -> VerifyRow:
+    ok = bool(verdict.allowed)
+    reason, fix = str(verdict.reason), verdict.fix
+    if private and ok and not _is_private(verdict.resolved):
+        ok = False
+        where = verdict.resolved or "a public address"
+        reason = f"resolves to {where}: it must reach the service's private endpoint"
+        fix = fix or ("link the service's privatelink zone to the hub VNet (the firewall's DNS proxy resolves "
+                      "there) and to the source's VNet")
+    return VerifyRow(
+        name=flow.name, source=flow.source, destination=flow.destination, port=flow.port,
+        protocol=flow.protocol, status=str(verdict.status), ok=ok, path=str(verdict.path), rule=verdict.rule,
+        reason=reason, fix=fix, private=private, why=why,
+    )
+
+
+def evaluate_live(cfg: DeploymentConfig, resources: list[dict[str, Any]], *,
+                  flow_from: str | None = None, flow_to: str | None = None) -> VerifyReport:
+    """The verdicts for a network read as ARM JSON (pure; ``verify`` reads it first)."""
+    from hubspoke_deploy.steps.flows import required_flows
+    from hubspoke_deploy.verify import Flow, evaluate, findings, network_from_arm
+
+    network = network_from_arm(resources)
+    region = cfg.location.replace(" ", "").lower()
+    if flow_from is not None and flow_to is not None:
+        flow = Flow.parse(flow_from, flow_to)
+        [verdict] = evaluate(network, [flow], region=region)
+        return VerifyReport([_row(flow, verdict, private=False, why="asked on the command line")])
+    cluster = next((r for r in resources
+                    if str(r.get("type", "")).lower() == "microsoft.containerservice/managedclusters"
+                    and str(r.get("name", "")).lower() == cfg.aks_name.lower()), None)
+    required = required_flows(cfg, cluster)
+    flows = [Flow(r.name, r.source, r.destination, r.port, r.protocol,  # type: ignore[arg-type]
+                  why=r.why) for r in required]
+    verdicts = evaluate(network, flows, region=region)
+    rows = [_row(f, v, private=r.private, why=r.why) for f, v, r in zip(flows, verdicts, required, strict=True)]
+    found = [{**f.to_dict(), "problem": f.problem} for f in findings(network)]
+    return VerifyReport(rows, found)
+
+
+def verify(config: Any, *, credential: Any = None, flow_from: str | None = None,
+           flow_to: str | None = None) -> VerifyReport:
+    """Evaluate the live deployment's required flows (or the one flow ``flow_from`` ->
+    ``flow_to``, ``HOST:PORT[/tcp|udp|http|https]``). Reads only; no lock."""
+    from hubspoke_deploy.library import _session, load_config
+    from hubspoke_deploy.orchestrator.observe import read_network
+
+    cfg = load_config(config)
+    with _session(cfg, "verify", credential=credential, lock=False) as session:
+        resources = read_network(session.clients, cfg.resource_group)
+    return evaluate_live(cfg, resources, flow_from=flow_from, flow_to=flow_to)
