@@ -18,6 +18,7 @@ from typing import Any
 
 from hubspoke_deploy.errors import (
     EXIT_CHANGES,
+    EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_LOCKED,
     EXIT_OK,
@@ -32,7 +33,7 @@ from hubspoke_deploy.errors import (
 
 EXIT_CODES_HELP = """exit codes:
   0    success
-  1    deployment failed (resumable: run the same command again)
+  1    deployment failed (resumable: run the same command again); verify: a required flow is not carried
   2    usage or configuration error (nothing was changed)
   3    state locked by another run
   4    plan --detailed-exitcode: changes pending
@@ -95,6 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
     d = add("down", "delete what this deployment owns, nothing else")
     d.add_argument("--yes", "-y", action="store_true", default=False)
     d.add_argument("--parallelism", type=int, default=None)
+    v = add("verify", "prove the live network carries every flow the architecture needs "
+                      "(exit 0 all allowed, 1 otherwise)")
+    v.add_argument("--from", dest="flow_from", default=None, metavar="SUBNET_OR_IP",
+                   help="ask about one flow: its source (subnet id, vnet/subnet, subnet name or IP)")
+    v.add_argument("--to", dest="flow_to", default=None, metavar="HOST:PORT[/PROTO]",
+                   help="its destination, e.g. login.microsoftonline.com:443/https or 10.1.9.5:443")
     add("status", "per-step state from the checkpoint (no Azure call)")
     add("outputs", "what an operator needs next: ids, FQDNs, IPs, commands")
     un = add("unlock", "show who holds the state lock; with LOCK_ID, break the lock of that (dead) run")
@@ -418,6 +425,8 @@ def _run(args: argparse.Namespace, pr: _Printer) -> int:
                 err = f"  [{v['last_error'].get('code')}]" if v.get("last_error") else ""
                 pr.out(f"  {v['status']:<10} {k:<34} {v['resource_id'] or ''}{extra}{err}")
         return EXIT_OK
+    if cmd == "verify":
+        return _verify(args, cfg, pr)
     if cmd == "outputs":
         outs = lib.outputs(cfg)
         if pr.json:
@@ -494,6 +503,40 @@ def _quiet_azure_loggers(args: argparse.Namespace) -> None:
         azure_log = logging.getLogger("azure")
         if not any(isinstance(h, logging.NullHandler) for h in azure_log.handlers):
             azure_log.addHandler(logging.NullHandler())
+
+
+def _verify(args: argparse.Namespace, cfg: Any, pr: _Printer) -> int:
+    flow_from, flow_to = getattr(args, "flow_from", None), getattr(args, "flow_to", None)
+    if (flow_from is None) != (flow_to is None):
+        raise UsageError("verify --from and --to go together: --from SUBNET_OR_IP --to HOST:PORT[/tcp|udp|http|https]")
+    from hubspoke_deploy.verification import verify
+
+    try:
+        report = verify(cfg, flow_from=flow_from, flow_to=flow_to)
+    except ValueError as err:
+        raise UsageError(f"verify: {err}") from err
+    if pr.json:
+        pr.data(report.as_dict())
+    else:
+        width = max((len(r.name) for r in report.rows), default=10)
+        for r in report.rows:
+            mark = "ok  " if r.ok else "FAIL"
+            via = f"via {r.rule}" if r.rule else r.reason
+            pr.out(f"{mark} {r.name:<{width}}  {r.destination}:{r.port}/{r.protocol}  {r.status}: {via}")
+            if not r.ok:
+                pr.out(f"       path: {r.path}")
+                if r.rule is None and r.reason:
+                    pr.out(f"       why:  {r.reason}")
+                if r.fix:
+                    pr.out(f"       fix:  {r.fix}")
+        for f in report.findings:
+            if f.get("problem"):
+                fix = f" (fix: {f['fix']})" if f.get("fix") else ""
+                pr.out(f"FAIL {f['kind']}: {f['subject']}: {f['detail']}{fix}")
+        bad = sum(1 for r in report.rows if not r.ok) + sum(1 for f in report.findings if f.get("problem"))
+        pr.out(f"{len(report.rows) - sum(1 for r in report.rows if not r.ok)}/{len(report.rows)} flows carried; "
+               + ("nothing bypasses the firewall." if bad == 0 else f"{bad} problem(s)."))
+    return EXIT_OK if report.ok else EXIT_FAILED
 
 
 def main(argv: Sequence[str] | None = None) -> int:

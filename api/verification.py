@@ -36,6 +36,8 @@ class VerifyRow:
     fix: str | None
     private: bool = False
     why: str = ""
+    crosses_firewall: bool = False
+    resolved: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -73,7 +75,8 @@ def _row(flow: Any, verdict: Any, *, private: bool, why: str) -> VerifyRow:
     return VerifyRow(
         name=flow.name, source=flow.source, destination=flow.destination, port=flow.port,
         protocol=flow.protocol, status=str(verdict.status), ok=ok, path=str(verdict.path), rule=verdict.rule,
-        reason=reason, fix=fix, private=private, why=why,
+        reason=reason, fix=fix, private=private, why=why, crosses_firewall=bool(verdict.crosses_firewall),
+        resolved=verdict.resolved,
     )
 
 
