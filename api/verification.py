@@ -101,7 +101,53 @@ def evaluate_live(cfg: DeploymentConfig, resources: list[dict[str, Any]], *,
     verdicts = evaluate(network, flows, region=region)
     rows = [_row(f, v, private=r.private, why=r.why) for f, v, r in zip(flows, verdicts, required, strict=True)]
     found = [{**f.to_dict(), "problem": f.problem} for f in findings(network)]
+    found += _dns_proxy_findings(cfg, resources, rows)
     return VerifyReport(rows, found)
+
+
+def _dns_proxy_findings(cfg: DeploymentConfig, resources: list[dict[str, Any]],
+                        rows: list[VerifyRow]) -> list[dict[str, Any]]:
+    """Each spoke must resolve through the firewall's DNS proxy when the deployment turns it on:
+    an FQDN network rule matches what the proxy resolved, so a client resolving elsewhere may
+    use another address (https://learn.microsoft.com/azure/firewall/fqdn-filtering-network-rules).
+    A spoke that does not is a problem, and so is every flow from it that an FQDN network rule
+    allows (a non-HTTP flow to a name)."""
+    from hubspoke_deploy.steps.firewall import spoke_dns_servers
+
+    want = spoke_dns_servers(cfg)
+    if not want:
+        return []
+    live = {str(r.get("name", "")).lower(): r for r in resources
+            if str(r.get("type", "")).lower() == "microsoft.network/virtualnetworks"}
+    out: list[dict[str, Any]] = []
+    for spoke in cfg.spokes:
+        name = cfg.spoke_vnet_name(spoke)
+        vnet = live.get(name.lower())
+        if vnet is None:
+            continue
+        have = ((vnet.get("properties") or {}).get("dhcpOptions") or {}).get("dnsServers") or []
+        if list(have) == want:
+            continue
+        fix = f"set the DNS servers of {name} to the firewall's private IP {', '.join(want)} (up does)"
+        out.append({"kind": "dns", "subject": name, "problem": True, "fix": fix,
+                    "detail": f"resolves with {', '.join(have) or 'Azure DNS'}, not the firewall's DNS proxy"})
+        vnet_id = str(vnet.get("id", "")).lower()
+        for row in rows:
+            fqdn = not _is_ip(row.destination)
+            if row.ok and fqdn and row.protocol in ("tcp", "udp") and row.source.lower().startswith(vnet_id + "/"):
+                row.ok = False
+                row.reason = (f"{name} resolves {row.destination} itself, not through the firewall's DNS proxy, "
+                              f"so the FQDN network rule {row.rule} may not match the address it connects to")
+                row.fix = fix
+    return out
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
 
 
 def verify(config: Any, *, credential: Any = None, flow_from: str | None = None,

@@ -172,8 +172,9 @@ class Clients:
         return cls(self.credential, self.subscription_id, **kwargs)
 
     def close(self) -> None:
+        # The background pre-warm may still be adding clients: iterate over a copy.
         with self._lock:
-            for client in self._cache.values():
+            for client in list(self._cache.values()):
                 close = getattr(client, "close", None)
                 if close is not None:
                     with contextlib.suppress(Exception):

@@ -40,6 +40,7 @@ class Requirement:
     fqdn_tags: tuple[str, ...] = ()
     network: tuple[str, str, str] | None = None  # (UDP|TCP, port, destination fqdn or address)
     probe: tuple[str, int, str] | None = None  # (host, port, tcp|udp|http|https)
+    more_probes: tuple[tuple[str, int, str], ...] = ()  # further flows verify checks
 
 
 def _always(cfg: Any) -> bool:
@@ -67,7 +68,9 @@ def _jumpbox(cfg: Any) -> bool:
 REQUIREMENTS: tuple[Requirement, ...] = (
     # --- AKS core: the FQDN tag Azure keeps current with AKS's required FQDNs, and NTP.
     Requirement("aks-fqdn-tag", NODES, _always, _AKS_EGRESS, fqdn_tags=("AzureKubernetesService",),
-                protocols=("Http:80", "Https:443"), probe=("mcr.microsoft.com", 443, "https")),
+                protocols=("Http:80", "Https:443"), probe=("mcr.microsoft.com", 443, "https"),
+                # what only the tag allows (mcr.microsoft.com is also in the registries rule)
+                more_probes=(("management.azure.com", 443, "https"),)),
     Requirement("ntp", NODES, _always, f"{_AKS_EGRESS}#azure-global-required-network-rules",
                 network=("UDP", "123", "ntp.ubuntu.com"), probe=("ntp.ubuntu.com", 123, "udp")),
     # --- add-ons the deployment enables

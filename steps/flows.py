@@ -40,10 +40,10 @@ def required_flows(cfg: DeploymentConfig, cluster: dict[str, Any] | None = None)
     for req in egress.requirements(cfg):
         if req.probe is None:
             continue
-        host, port, protocol = req.probe
-        for label, sid in sources.get(req.role, []):
-            flows.append(RequiredFlow(f"{label}: {req.name}", sid, egress.expand(host, cfg), port, protocol,
-                                      req.source))
+        for index, (host, port, protocol) in enumerate((req.probe, *req.more_probes)):
+            for label, sid in sources.get(req.role, []):
+                name = f"{label}: {req.name}" + (f" ({host})" if index else "")
+                flows.append(RequiredFlow(name, sid, egress.expand(host, cfg), port, protocol, req.source))
     private: list[tuple[str, str]] = [
         ("registry", f"{cfg.acr_name.lower()}.azurecr.io"),
         ("key-vault", f"{cfg.keyvault_name.lower()}.vault.azure.net"),
