@@ -113,6 +113,8 @@ def _walk(
         return
     if isinstance(spec, Mapping):
         if not isinstance(observed, Mapping):
+            if observed is None and _absent(spec):
+                return  # only owned "absent" fields below, and Azure has nothing here either
             out.append(Change(path or "(resource)", observed, _strip(spec), _is_replace(path, immutable)))
             return
         for k, v in spec.items():
@@ -154,6 +156,13 @@ def _walk(
         return
     if observed is None or not scalar_equal(key, spec, observed):
         out.append(Change(path, observed, spec, _is_replace(path, immutable)))
+
+
+def _absent(spec: Any) -> bool:
+    """A spec value that only says "nothing here" (None, empty, or a mapping of such)."""
+    if isinstance(spec, Mapping):
+        return all(_absent(v) for v in spec.values())
+    return spec is None or spec is False or spec in ([], "")
 
 
 def _equal(a: Any, b: Any, key: str) -> bool:

@@ -433,8 +433,9 @@ def cluster_steps(cfg: DeploymentConfig, role_keys: list[str]) -> list[Step]:
     zone = aks_dns_zone(cfg)
     if zone:
         # Nodes resolve the API server when they boot: through the firewall's proxy (the hub's
-        # link) or from their own VNet.
-        requires += [dns_link_key(zone, keys.HUB), dns_link_key(zone, spoke)]
+        # link) or from their own VNet. All the zone's links come first: AKS writes the API
+        # server's record into the zone, which Azure refuses while a link write has it Updating.
+        requires += [dns_link_key(zone, owner) for owner in (keys.HUB, *(s.name for s in cfg.spokes))]
     steps: list[Step] = [ManagedClusterStep(CLUSTER, cfg, tuple(dict.fromkeys(requires)))]
     for pool, system in pools(cfg):
         steps.append(AgentPoolStep(pool_key(pool.name), cfg, pool, system=system))

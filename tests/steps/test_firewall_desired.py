@@ -170,7 +170,20 @@ def test_prod_rule_collection_groups_rule_by_rule() -> None:
     nodes = ["10.1.0.0/24", "10.1.4.0/22"]
 
     aks = rules(groups["fw.rcg.aks-egress"])
-    assert set(aks) == {"ntp", "aks-fqdn-tag"}  # VNet integration on: no tunnel rules
+    # from the requirement table (steps.egress): AKS core, the add-ons prod enables, the jump box,
+    # and the other spoke's way to the private endpoints. VNet integration on: no tunnel rules.
+    assert set(aks) == {"ntp", "aks-fqdn-tag", "azure-policy", "container-insights", "jumpbox-entra-arm",
+                        "jumpbox-tools", "spokes-to-private-endpoints"}
+    collections = {c["name"]: c for c in groups["fw.rcg.aks-egress"]["properties"]["ruleCollections"]}
+    assert set(collections) == {"aks-network", "aks-application", "addon-azure-policy", "addon-container-insights",
+                                "jumpbox"}  # one collection per reason
+    assert aks["azure-policy"]["targetFqdns"] == [
+        "data.policy.core.windows.net", "store.policy.core.windows.net", "dc.services.visualstudio.com"]
+    assert "westeurope.handler.control.monitor.azure.com" in aks["container-insights"]["targetFqdns"]
+    assert aks["jumpbox-entra-arm"]["sourceAddresses"] == ["10.1.9.0/24"]  # the jump box subnet only
+    assert "login.microsoftonline.com" in aks["jumpbox-entra-arm"]["targetFqdns"]
+    assert aks["spokes-to-private-endpoints"]["sourceAddresses"] == ["10.2.0.0/24"]
+    assert aks["spokes-to-private-endpoints"]["destinationAddresses"] == ["10.1.9.0/24"]
     assert aks["aks-fqdn-tag"]["ruleType"] == "ApplicationRule"
     assert aks["aks-fqdn-tag"]["fqdnTags"] == [AKS_FQDN_TAG]
     assert aks["aks-fqdn-tag"]["sourceAddresses"] == nodes
@@ -234,7 +247,9 @@ def test_prod_route_table_and_node_subnets() -> None:
     cfg = prod()
     steps = by_key(cfg)
     tables = [k for k in steps if k.startswith("rt.")]
-    assert tables == ["rt.aks"]  # the "apps" spoke has no node subnet
+    assert tables == ["rt.aks", "rt.apps"]  # every spoke with a workload subnet (issue 14)
+    assert steps["subnet.apps.jumpbox"].desired(cfg, fake_outputs(steps))["properties"]["routeTable"]["id"] \
+        == fake_outputs(steps)["rt.apps"]["id"]
     body = desired(steps, "rt.aks", cfg)
     assert body["properties"]["disableBgpRoutePropagation"] is True
     routes = {r["name"]: r["properties"] for r in body["properties"]["routes"]}
@@ -365,8 +380,8 @@ def test_several_spokes_get_their_own_route_table() -> None:
         {"name": "web", "address_space": ["10.3.0.0/16"], "subnets": {"jumpbox": "10.3.0.0/24"}},
     ])
     steps = by_key(cfg)
-    assert sorted(k for k in steps if k.startswith("rt.")) == ["rt.aks", "rt.batch"]
-    for spoke in ("aks", "batch"):
+    assert sorted(k for k in steps if k.startswith("rt.")) == ["rt.aks", "rt.batch", "rt.web"]
+    for spoke in ("aks", "batch", "web"):
         body = desired(steps, f"rt.{spoke}", cfg)
         assert body["properties"]["routes"][0]["properties"]["nextHopIpAddress"] == FW_PRIVATE_IP
         assert body["properties"]["disableBgpRoutePropagation"] is True

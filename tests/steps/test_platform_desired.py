@@ -131,14 +131,16 @@ def test_graph_is_valid_with_the_other_parts(cfg_factory: Any) -> None:
 def test_only_what_needs_the_firewall_waits_for_it() -> None:
     graph = full_graph(prod())
     independent = [
-        "id.aks", "id.kubelet", "st", "acr", "kv", "bastion", "bastion.pip",
-        "jumpbox.nsg", "jumpbox.nic", "jumpbox.vm", "pe.acr", "pe.kv", "pe.blob",
-        "pe.acr.dns", "pe.kv.dns", "pe.blob.dns", "ra.kubelet.acrpull.acr", "ra.aks.mi-operator.kubelet",
+        "id.aks", "id.kubelet", "st", "acr", "kv", "bastion", "bastion.pip", "jumpbox.nsg",
+        "ra.kubelet.acrpull.acr", "ra.aks.mi-operator.kubelet", "ra.aks.dnszone.aks",
         "dns.privatelink.azurecr.io", "dns.privatelink.azurecr.io.link.hub",
+        "dns.privatelink.westeurope.azmk8s.io.link.hub",
     ]
     for key in independent:
         assert keys.FIREWALL not in ancestors(graph, key), key
-    assert keys.FIREWALL in ancestors(graph, "aks")
+    # what lives in a subnet that routes 0.0.0.0/0 to the firewall waits for it (issue 14)
+    for key in ("aks", "jumpbox.nic", "jumpbox.vm", "pe.acr", "pe.kv", "pe.blob", "subnet.apps.jumpbox"):
+        assert keys.FIREWALL in ancestors(graph, key), key
 
 
 def test_azure_ordering_rules() -> None:
@@ -301,7 +303,8 @@ def test_dns_zones_and_links_to_hub_and_every_spoke() -> None:
             # serialised with the zone's other writes and with the VNet's children (issue 13.6)
             assert link.lock_keys() == (steps[f"dns.{zone}"].resource_id().lower(),
                                         body["properties"]["virtualNetwork"]["id"].lower())
-    assert sum(1 for k in steps if ".link." in k) == 9
+    # + the API server's own zone (private_dns_zone = "custom"), linked the same way
+    assert sum(1 for k in steps if ".link." in k) == 4 * 3
 
 
 def test_private_dns_zone_names_follow_the_cloud() -> None:
@@ -404,7 +407,7 @@ def test_jumpbox_vm() -> None:
     assert key["path"] == "/home/azureuser/.ssh/authorized_keys"
     assert p["networkProfile"]["networkInterfaces"][0]["id"] == upstream["jumpbox.nic"]["id"]
     boot = p["diagnosticsProfile"]["bootDiagnostics"]
-    assert boot == {"enabled": True, "storageUri": upstream["st"]["blob_endpoint"]}
+    assert boot == {"enabled": True}  # managed boot diagnostics: Serial Console works (issue 14)
 
 
 # --------------------------------------------------------------------------- AKS
@@ -448,7 +451,10 @@ def test_cluster_prod() -> None:
     assert p["aadProfile"]["managed"] is True and p["aadProfile"]["enableAzureRBAC"] is True
     assert p["aadProfile"]["adminGroupObjectIDs"] == ["6a1f3c2b-4d5e-4f60-8a9b-0c1d2e3f4a5b"]
     assert p["autoUpgradeProfile"] == {"upgradeChannel": "patch", "nodeOSUpgradeChannel": "NodeImage"}
-    assert p["kubernetesVersion"] == "1.33"
+    assert "kubernetesVersion" not in p  # left to AKS: the default supported version
+    api = p["apiServerAccessProfile"]
+    assert api["privateDNSZone"].endswith("/privateDnsZones/privatelink.westeurope.azmk8s.io")
+    assert {"ra.aks.dnszone.aks", "dns.privatelink.westeurope.azmk8s.io.link.hub"} <= set(by_key(cfg)["aks"].requires)
     pools = {pp["name"]: pp for pp in p["agentPoolProfiles"]}
     assert set(pools) == {"system", "user"}  # both pools in the one cluster PUT
     system, user = pools["system"], pools["user"]
@@ -463,9 +469,12 @@ def test_cluster_prod() -> None:
 
 
 def test_cluster_without_vnet_integration_uses_system_private_dns_zone() -> None:
+    system = variant(aks={"api_server_vnet_integration": False, "private_dns_zone": "system"})
+    assert cluster_spec(system)["properties"]["apiServerAccessProfile"]["privateDNSZone"] == "system"
+    assert "dns.privatelink.westeurope.azmk8s.io" not in by_key(system) and "ra.aks.dnszone.aks" not in by_key(system)
     api = cluster_spec(variant(aks={"api_server_vnet_integration": False}))["properties"]["apiServerAccessProfile"]
     assert api["enablePrivateCluster"] is True
-    assert api["privateDNSZone"] == "system"
+    assert api["privateDNSZone"].endswith("/privateDnsZones/privatelink.westeurope.azmk8s.io")
     assert "enableVnetIntegration" not in api and "subnetId" not in api
     steps = by_key(variant(aks={"api_server_vnet_integration": False}))
     assert "ra.aks.netcontrib.aks.api_server" not in steps
