@@ -221,6 +221,11 @@ def _print_plan(pr: _Printer, plan: Any, title: str) -> None:
                    f"{json.dumps(c['after'], default=str)}{tag}")
     counts = plan.counts()
     pr.out("Plan: " + ", ".join(f"{n} {a}" for a, n in sorted(counts.items())))
+    problems = getattr(plan, "flow_problems", [])
+    if problems:
+        pr.out(f"Warning: the planned network would not carry {len(problems)} required flow(s) (verify):")
+        for line in problems:
+            pr.out(f"  - {line}")
 
 
 class _Progress:

@@ -216,6 +216,8 @@ class PlanResult:
     """What :func:`up` (or :func:`down`, with ``destroy=True``) would do."""
 
     items: list[PlanItem]
+    #: required flows the planned state would not carry (``verify`` on the desired state)
+    flow_problems: list[str] = field(default_factory=list)
 
     @property
     def has_changes(self) -> bool:
@@ -236,6 +238,7 @@ class PlanResult:
                  **({"note": i.note} if i.note else {})}
                 for i in self.items
             ],
+            "flow_problems": list(self.flow_problems),
         }
 
 
@@ -311,11 +314,28 @@ def plan(
     opts = _options(parallelism, False, False)
     with _session(cfg, "plan", credential=credential, options=opts, steps=_steps(steps), lock=False) as s:
         p = s.engine.plan_destroy() if destroy else s.engine.plan(refresh_only=refresh_only)
+    problems: list[str] = []
+    if not destroy and not refresh_only and steps is None:
+        problems = _planned_flow_problems(cfg, p.desired)
     return PlanResult([
         PlanItem(e.key, e.resource_id, _value(e.action), e.as_dict()["changes"],
                  getattr(e, "note", None))
         for e in p.entries
-    ])
+    ], problems)
+
+
+def _planned_flow_problems(cfg: DeploymentConfig, desired: list[dict[str, Any]]) -> list[str]:
+    """What the planned network would not carry, in words (empty when every egress flow is allowed)."""
+    from hubspoke_deploy.verification import check_desired
+
+    try:
+        report = check_desired(cfg, desired)
+    except Exception as err:  # the plan itself stands; say the check could not run
+        return [f"the planned network could not be evaluated: {type(err).__name__}: {err}"]
+    out = [f"{r.name} -> {r.destination}:{r.port}/{r.protocol}: {r.reason}" + (f" (fix: {r.fix})" if r.fix else "")
+           for r in report.rows if not r.ok]
+    out += [f"{f['kind']}: {f['subject']}: {f['detail']}" for f in report.findings if f.get("problem")]
+    return out
 
 
 def up(

@@ -150,6 +150,37 @@ def _is_ip(value: str) -> bool:
     return True
 
 
+def check_desired(cfg: DeploymentConfig, desired: list[dict[str, Any]]) -> VerifyReport:
+    """The egress flows evaluated on the state a plan leads to (``Plan.desired``), before anything
+    is written. Private paths are left out: their addresses exist only once the endpoints do.
+    The firewall's private IP, unknown before it exists, is the one Azure will give it."""
+    from hubspoke_deploy.steps.firewall import predicted_firewall_ip
+
+    ip = predicted_firewall_ip(cfg)
+    resources: list[dict[str, Any]] = []
+    for res in desired:
+        rtype = str(res.get("type", "")).lower()
+        props = dict(res.get("properties") or {})
+        if rtype == "microsoft.network/azurefirewalls":
+            configs = [dict(c) for c in props.get("ipConfigurations") or []]
+            if configs:
+                first = dict(configs[0].get("properties") or {})
+                first.setdefault("privateIPAddress", ip)
+                configs[0] = {**configs[0], "properties": first}
+            props["ipConfigurations"] = configs
+        if rtype == "microsoft.network/routetables":
+            props["routes"] = [
+                {**r, "properties": {**(r.get("properties") or {}), "nextHopIpAddress": ip}}
+                if (r.get("properties") or {}).get("nextHopType") == "VirtualAppliance"
+                and not (r.get("properties") or {}).get("nextHopIpAddress") else r
+                for r in props.get("routes") or []
+            ]
+        resources.append({**res, "properties": props})
+    report = evaluate_live(cfg, resources)
+    report.rows = [r for r in report.rows if not r.private]
+    return report
+
+
 def verify(config: Any, *, credential: Any = None, flow_from: str | None = None,
            flow_to: str | None = None) -> VerifyReport:
     """Evaluate the live deployment's required flows (or the one flow ``flow_from`` ->

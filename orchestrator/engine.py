@@ -597,19 +597,21 @@ class Engine:
     def _plan_from(self, observed: Mapping[str, Spec | None]) -> Plan:
         entries: list[PlanEntry] = []
         outputs: dict[str, Outputs] = {}
+        specs: dict[str, Spec] = {}
         for k in topo_order(self.steps):
             step = self.steps[k]
             upstream = {d: outputs.get(d, _UnknownOutputs()) for d in step.requires}
-            spec = step.desired(self.config, upstream)
+            spec = specs[k] = step.desired(self.config, upstream)
             obs = observed.get(k)
             if obs is None:
                 entries.append(PlanEntry(k, step.resource_id(), Action.CREATE, []))
-                outputs[k] = _UnknownOutputs()
+                # a resource's id is known before it exists (deterministic from the config)
+                outputs[k] = _UnknownOutputs({"id": step.resource_id()})
                 continue
             outputs[k] = step.outputs(obs)
             action, changes = classify(step, self._merge_adopted_tags(step, spec, obs), obs)
             entries.append(PlanEntry(k, step.resource_id(), action, changes, drift=bool(changes)))
-        return Plan(entries)
+        return Plan(entries, desired=[desired_resource(self.steps[k], specs[k], observed.get(k)) for k in specs])
 
     def _orphan_entries(
         self, orphans: Mapping[str, OrphanStep], observed: Mapping[str, Spec | None]
@@ -735,6 +737,34 @@ class Engine:
         self.checkpoint.update(step.key, status=DELETED, finished_at=now(), outputs={}, clear=("lro",))
         return StepOutcome(step.key, DELETED, Action.DELETE.value, changed=True, attempts=attempts,
                            resource_id=rid, note=note)
+
+
+def desired_resource(step: Step, spec: Spec, observed: Spec | None) -> dict[str, Any]:
+    """The resource as it will be: the desired body over what Azure has (server-assigned values
+    kept, unknown-until-applied values left out), with its id, name and type."""
+
+    def known(value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return {k: known(v) for k, v in value.items() if not (isinstance(v, str) and v == UNKNOWN)}
+        if isinstance(value, list):
+            return [known(v) for v in value if not (isinstance(v, str) and v == UNKNOWN)]
+        return value
+
+    def merge(base: Any, over: Any) -> Any:
+        if isinstance(base, Mapping) and isinstance(over, Mapping):
+            out = dict(base)
+            for k, v in over.items():
+                out[k] = merge(base.get(k), v)
+            return out
+        if isinstance(base, list) and isinstance(over, list):  # named items merge by name
+            named = {str(b.get("name", "")).lower(): b for b in base if isinstance(b, Mapping) and b.get("name")}
+            return [merge(named.get(str(o.get("name", "")).lower()), o) if isinstance(o, Mapping) else o
+                    for o in over]
+        return over
+
+    rid = step.resource_id()
+    body: dict[str, Any] = merge(dict(observed or {}), known(spec))
+    return {**body, "id": rid, "name": rid.rstrip("/").rsplit("/", 1)[-1], "type": step.resource_type}
 
 
 def classify(step: Step, spec: Spec, observed: Spec) -> tuple[Action, list[Change]]:

@@ -111,6 +111,9 @@ class PlanEntry:
 @dataclass
 class Plan:
     entries: list[PlanEntry]
+    # The state the plan leads to, as ARM JSON (each step's desired body over what Azure has;
+    # values known only after apply left out): what ``verify`` evaluates before anything is written.
+    desired: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def has_changes(self) -> bool:

@@ -192,3 +192,39 @@ def test_cli_verify_json_and_one_flow(sim: Simulator, env: dict[str, str], tmp_p
     usage = subprocess.run([*cli, "verify", "--config", config, "--from", "snet-jumpbox"],
                            capture_output=True, text=True, env=run_env, timeout=120)
     assert usage.returncode == 2 and "--from and --to go together" in usage.stderr
+
+
+def test_plan_evaluates_the_planned_network_before_anything_is_written(sim: Simulator, env: dict[str, str]) -> None:
+    """Before the first write (nothing exists: ids, the firewall's IP and the policy are only
+    planned), the egress flows of the planned state are evaluated; a planned state without the
+    FQDN-tag rule or without a subnet's route table is reported with the flow and the fix."""
+    import copy
+
+    from hubspoke_deploy.verification import check_desired
+
+    cfg = _config("sandbox", env)
+    with open_session(cfg, command="plan", lock=False) as session:
+        planned = session.engine.plan()
+    assert {e.action.value for e in planned.entries} == {"create"}
+    assert sim.stats()["methods"].get("PUT", 0) == 0
+    report = check_desired(cfg, planned.desired)
+    assert report.ok and len(report.rows) >= 6 and not any(r.private for r in report.rows)
+
+    no_tag = copy.deepcopy(planned.desired)
+    for res in no_tag:
+        if res["id"].endswith("/ruleCollectionGroups/aks-egress"):
+            res["properties"]["ruleCollections"] = [
+                c for c in res["properties"]["ruleCollections"] if c["name"] != "aks-application"]
+    broken = _row(check_desired(cfg, no_tag), "nodes: aks-fqdn-tag (management.azure.com)")
+    assert not broken.ok and "application rule allowing management.azure.com" in str(broken.fix)
+
+    no_route = copy.deepcopy(planned.desired)
+    for res in no_route:
+        if res["id"].endswith("/subnets/snet-jumpbox"):
+            res["properties"].pop("routeTable")
+    broken = _row(check_desired(cfg, no_route), "jumpbox: jumpbox-entra-arm")
+    assert not broken.ok and "associate a route table" in str(broken.fix)
+
+    import hubspoke_deploy as hd
+
+    assert hd.plan(cfg).flow_problems == []  # the library's plan runs the same check
