@@ -58,6 +58,7 @@ __all__ = [
     "RCG_REGISTRIES",
     "RCG_USER",
     "DiagnosticSettingStep",
+    "FirewallNextHopStep",
     "FirewallPolicyStep",
     "FirewallStep",
     "NatGatewayStep",
@@ -556,35 +557,47 @@ def _by_category(body: Mapping[str, Any]) -> dict[str, Any]:
     return result
 
 
+DEFAULT_ROUTE = "default-via-firewall"
+
+
 class RouteTableStep(DeploymentStep):
-    """Route table of one spoke, routes inline (this step owns the table and its routes)."""
+    """Route table of one spoke, routes inline (this step owns the table and its routes).
+
+    It does not wait for the firewall (issue 15): the default route's next hop is the address
+    Azure gives the firewall, the first usable one of AzureFirewallSubnet
+    (``predicted_firewall_ip``), so the route table, the workload subnets and their role
+    assignments are ready before the firewall is. The next hop itself belongs to
+    :class:`FirewallNextHopStep`, which checks it against the firewall's actual private IP once
+    the firewall exists and repairs the route if it ever differs; this step creates the route
+    with the predicted address and afterwards carries over whatever next hop Azure has."""
 
     client = "network"
     operations = "route_tables"
     resource_type = "Microsoft.Network/routeTables"
 
     def __init__(self, key: str, cfg: DeploymentConfig, spoke: str, dnat_pip_keys: list[str]) -> None:
-        super().__init__(key, cfg, (keys.RG, keys.FIREWALL, *dnat_pip_keys))
+        super().__init__(key, cfg, (keys.RG, *dnat_pip_keys))
         self.spoke = spoke
         self.dnat_pip_keys = list(dnat_pip_keys)
+
+    def diff(self, spec: Spec, observed: Spec) -> list[Change]:
+        return super().diff(_default_next_hop(spec, UNKNOWN), observed)
+
+    def body(self, spec: Spec, observed: Spec | None) -> Spec:
+        for route in props(observed or {}).get("routes") or []:
+            if isinstance(route, Mapping) and str(route.get("name", "")).lower() == DEFAULT_ROUTE.lower():
+                hop = (route.get("properties") or {}).get("nextHopIpAddress")
+                if isinstance(hop, str) and hop:
+                    return _default_next_hop(spec, hop)
+        return spec
 
     def names(self) -> tuple[str, ...]:
         return (route_table_name(self.cfg, self.spoke),)
 
     def desired(self, config: Any, upstream: Mapping[str, Outputs]) -> Spec:
-        # The next hop is the firewall's private IP as Azure reports it (never assumed
-        # from the subnet range): properties.ipConfigurations[0].properties.privateIPAddress.
-        private_ip = upstream[keys.FIREWALL].get("private_ip")
-        routes: list[dict[str, Any]] = [
-            {
-                "name": "default-via-firewall",
-                "properties": {
-                    "addressPrefix": "0.0.0.0/0",
-                    "nextHopType": "VirtualAppliance",
-                    "nextHopIpAddress": UNKNOWN if private_ip is None else private_ip,
-                },
-            }
-        ]
+        # The next hop on creation: the firewall's address-to-be (checked, and repaired if
+        # ever needed, by FirewallNextHopStep against what Azure reports).
+        routes: list[dict[str, Any]] = [default_route(predicted_firewall_ip(config))]
         # Replies to traffic that entered through a firewall public IP (DNAT) must
         # leave the same way: a /32 route to that IP with next hop Internet avoids
         # the asymmetric path through the default route (article, "Avoid asymmetric
@@ -638,6 +651,51 @@ class RouteTableStep(DeploymentStep):
 
 
 # --------------------------------------------------------------------------- rules
+
+
+def default_route(next_hop: Any) -> dict[str, Any]:
+    return {
+        "name": DEFAULT_ROUTE,
+        "properties": {"addressPrefix": "0.0.0.0/0", "nextHopType": "VirtualAppliance", "nextHopIpAddress": next_hop},
+    }
+
+
+def _default_next_hop(spec: Spec, next_hop: Any) -> Spec:
+    properties = dict(spec.get("properties") or {})
+    properties["routes"] = [
+        default_route(next_hop) if str(r.get("name", "")).lower() == DEFAULT_ROUTE.lower() else r
+        for r in properties.get("routes") or []
+    ]
+    return {**spec, "properties": properties}
+
+
+class FirewallNextHopStep(DeploymentStep):
+    """The default route's next hop of one spoke's route table, checked against the firewall's
+    private IP as Azure reports it (``properties.ipConfigurations[0].properties.privateIPAddress``)
+    once the firewall exists: normally equal to the address the route was created with (no
+    write); a route PUT repairs it otherwise. The route goes with its table (no delete of its own)."""
+
+    client = "network"
+    operations = "routes"
+    resource_type = "Microsoft.Network/routeTables/routes"
+    taggable = False
+
+    def __init__(self, key: str, cfg: DeploymentConfig, spoke: str) -> None:
+        super().__init__(key, cfg, (keys.route_table(spoke), keys.FIREWALL))
+        self.spoke = spoke
+
+    def names(self) -> tuple[str, ...]:
+        return (route_table_name(self.cfg, self.spoke), DEFAULT_ROUTE)
+
+    def lock_keys(self) -> tuple[str, ...]:
+        return (arm_id(self.cfg, RouteTableStep.resource_type, route_table_name(self.cfg, self.spoke)).lower(),)
+
+    def desired(self, config: Any, upstream: Mapping[str, Outputs]) -> Spec:
+        private_ip = upstream[keys.FIREWALL].get("private_ip")
+        return default_route(UNKNOWN if private_ip is None else private_ip)
+
+    def delete(self, ctx: Any) -> None:
+        return None  # deleted with its route table (or kept with it)
 
 
 def _protocols(entries: list[str]) -> list[dict[str, Any]]:
@@ -870,18 +928,23 @@ def firewall_steps(cfg: DeploymentConfig) -> list[Step]:
         steps.append(NatGatewayStep(keys.NAT_GATEWAY, cfg, f"ng-{cfg.name}", [keys.NAT_GATEWAY_PIP]))
 
     steps.append(FirewallPolicyStep(keys.FIREWALL_POLICY, cfg))
-    groups: list[tuple[str, Any, tuple[str, ...]]] = [
-        (RCG_AKS, _aks_collections, ()),
-        (RCG_REGISTRIES, _registry_collections, ()),
-    ]
+    # Only the group of everything the cluster and the jump box need before they start is written
+    # before the firewall (on the critical path: policy -> aks-egress -> firewall -> cluster). The
+    # others follow the firewall, while the cluster is being created: writes to one policy are
+    # serial (the policy's lock key), so they never race the firewall's own provisioning either.
+    before: list[tuple[str, Any, tuple[str, ...]]] = [(RCG_AKS, _aks_collections, ())]
+    after: list[tuple[str, Any, tuple[str, ...]]] = [(RCG_REGISTRIES, _registry_collections, ())]
     if fw.network_rules or fw.application_rules:
-        groups.append((RCG_USER, _user_collections, ()))
+        after.append((RCG_USER, _user_collections, ()))
     if fw.dnat_rules:
-        groups.append((RCG_DNAT, _dnat_collections, tuple(dnat_public_ip_keys(cfg))))
-    for name, build, extra in groups:
+        after.append((RCG_DNAT, _dnat_collections, tuple(dnat_public_ip_keys(cfg))))
+    for name, build, extra in before:
         key = keys.rule_collection_group(name)
         steps.append(RuleCollectionGroupStep(key, cfg, name, RCG_PRIORITIES[name], build, extra))
         fw_requires.append(key)
+    for name, build, extra in after:
+        key = keys.rule_collection_group(name)
+        steps.append(RuleCollectionGroupStep(key, cfg, name, RCG_PRIORITIES[name], build, (keys.FIREWALL, *extra)))
 
     firewall = FirewallStep(keys.FIREWALL, cfg, ip_configs, tuple(dict.fromkeys(fw_requires)))
     steps.append(firewall)
@@ -899,6 +962,7 @@ def firewall_steps(cfg: DeploymentConfig) -> list[Step]:
     dnat_keys = dnat_public_ip_keys(cfg)
     for spoke in route_table_spokes(cfg):
         steps.append(RouteTableStep(keys.route_table(spoke), cfg, spoke, dnat_keys))
+        steps.append(FirewallNextHopStep(f"{keys.route_table(spoke)}.next-hop", cfg, spoke))
     steps.extend(routed_subnet_steps(cfg))
     return steps
 

@@ -184,7 +184,9 @@ class JumpboxVmStep(PlatformStep):
     owns: ClassVar[Mapping[str, Any]] = {"properties.diagnosticsProfile.bootDiagnostics.storageUri": None}
 
     def __init__(self, key: str, cfg: DeploymentConfig) -> None:
-        super().__init__(key, cfg, (keys.RG, JUMPBOX_NIC))
+        # The VM boots once its egress exists: the firewall with the jump box's rules (its subnet's
+        # route table no longer waits for the firewall).
+        super().__init__(key, cfg, (keys.RG, JUMPBOX_NIC, keys.FIREWALL))
 
     def names(self) -> tuple[str, ...]:
         return (jumpbox_vm_name(self.cfg),)

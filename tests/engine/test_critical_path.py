@@ -1,0 +1,114 @@
+"""The critical path (issue 15): only policy -> the AKS rule group -> firewall -> cluster is
+serial. The route table, the workload subnets and their role assignments do not wait for the
+firewall (the next hop is the address Azure gives it, checked afterwards); the cluster still
+starts only once the firewall and every rule it needs exist; the other rule groups follow the
+firewall. Asserted on ordering facts from the simulator's request log, not on durations."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hubspoke_deploy.orchestrator.engine import RunStatus
+from hubspoke_deploy.orchestrator.runner import open_session
+from hubspoke_deploy.simulator import Simulator
+from hubspoke_deploy.steps.architecture import build_steps
+
+
+@pytest.fixture(scope="module")
+def logged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Simulator, Path]]:
+    log = tmp_path_factory.mktemp("critical") / "requests.jsonl"
+    with Simulator(time_scale=0.002, seed=3, request_log=str(log)) as sim:
+        yield sim, log
+
+
+SANDBOX = Path(__file__).resolve().parents[2] / "config" / "examples" / "sandbox.toml"
+
+
+def _cfg(sim: Simulator, tmp_path: Path) -> Any:
+    from hubspoke_deploy.config import load_config
+
+    return load_config(SANDBOX, env={
+        "HUBSPOKE_AZURE_ENDPOINT": sim.endpoint, "HUBSPOKE_AZURE_CREDENTIAL": "simulator",
+        "HUBSPOKE_STATE_BACKEND": "file", "HUBSPOKE_STATE_PATH": str(tmp_path / "state.json"),
+    })
+
+
+def _puts(log: Path, resource_id: str) -> list[float]:
+    rid = resource_id.lower()
+    out = []
+    for line in log.read_text().splitlines():
+        e = json.loads(line)
+        if e["method"] == "PUT" and e["resource_id"] == rid and int(e["status"]) < 400:
+            out.append(float(e["time"]))
+    return out
+
+
+def test_route_table_before_the_firewall_completes_and_the_cluster_after_its_rules(
+    logged: tuple[Simulator, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sim, log = logged
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", sim.ca_path)
+    sim.reset()
+    cfg = _cfg(sim, tmp_path)
+    finished: dict[str, float] = {}
+
+    def on_event(event: dict[str, Any]) -> None:
+        if event["event"] == "step_finished":
+            finished[str(event["step"])] = time.time()
+
+    steps = {s.key: s for s in build_steps(cfg)}
+    with open_session(cfg, command="up", on_event=on_event) as session:
+        result = session.engine.up()
+    assert result.status == RunStatus.SUCCEEDED
+
+    [rt_put] = _puts(log, steps["rt.aks"].resource_id())
+    [subnet_put] = _puts(log, steps["subnet.aks.system_nodes"].resource_id())
+    [aks_put] = _puts(log, steps["aks"].resource_id())
+    assert rt_put < finished["fw"], "the route table waited for the firewall"
+    assert subnet_put < finished["fw"], "the node subnet waited for the firewall"
+    assert aks_put > finished["fw"] and aks_put > finished["fw.rcg.aks-egress"]
+    # the other groups follow the firewall (they are not on its path)
+    for group in ("fw.rcg.registries",):
+        assert min(_puts(log, steps[group].resource_id())) > finished["fw"]
+    # the next hop Azure gave the firewall is the one the route was created with: no repair write
+    assert _puts(log, steps["rt.aks.next-hop"].resource_id()) == []
+    route = sim.get_resource(steps["rt.aks"].resource_id())
+    assert route is not None
+    fw = sim.get_resource(steps["fw"].resource_id())
+    assert fw is not None
+    fw_ip = fw["properties"]["ipConfigurations"][0]["properties"]["privateIPAddress"]
+    hops = {r["name"]: r["properties"].get("nextHopIpAddress") for r in route["properties"]["routes"]}
+    assert hops["default-via-firewall"] == fw_ip
+
+
+def test_a_wrong_next_hop_is_repaired_by_the_check_step(
+    logged: tuple[Simulator, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sim, log = logged
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", sim.ca_path)
+    sim.reset()
+    cfg = _cfg(sim, tmp_path)
+    with open_session(cfg, command="up") as session:
+        assert session.engine.up().status == RunStatus.SUCCEEDED
+    steps = {s.key: s for s in build_steps(cfg)}
+    from azure.mgmt.network import NetworkManagementClient
+    from hubspoke_deploy.simulator import SimulatorCredential
+
+    net = NetworkManagementClient(SimulatorCredential(), cfg.subscription_id, base_url=sim.endpoint,
+                                  credential_scopes=["https://management.azure.com/.default"])
+    rt_name = steps["rt.aks"].resource_id().rsplit("/", 1)[-1]
+    net.routes.begin_create_or_update(cfg.resource_group, rt_name, "default-via-firewall", {"properties": {
+        "addressPrefix": "0.0.0.0/0", "nextHopType": "VirtualAppliance", "nextHopIpAddress": "10.0.0.99"}}).result()
+    with open_session(cfg, command="up") as session:
+        result = session.engine.up()
+    assert result.outcomes["rt.aks.next-hop"].action == "update"
+    assert result.outcomes["rt.aks"].action == "no-op"  # the table carries over the next hop, no flip-flop
+    fw = sim.get_resource(steps["fw"].resource_id())
+    assert fw is not None
+    route = net.routes.get(cfg.resource_group, rt_name, "default-via-firewall")
+    assert route.next_hop_ip_address == fw["properties"]["ipConfigurations"][0]["properties"]["privateIPAddress"]
