@@ -89,7 +89,7 @@ def test_route_table_before_the_firewall_completes_and_the_cluster_after_its_rul
 def test_a_wrong_next_hop_is_repaired_by_the_check_step(
     logged: tuple[Simulator, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sim, log = logged
+    sim, _log = logged
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", sim.ca_path)
     sim.reset()
     cfg = _cfg(sim, tmp_path)
