@@ -309,8 +309,11 @@ class Engine:
             # A read that fails here is left to the step (it fails, resumably, with its own
             # error); its replacement, if any, is then refused by the step itself.
             unread: set[str] = set()
-            observed = self._read_all(failed=unread)
-            self._refuse_replacements(self._plan_from(observed), skip=unread)
+            # Only what Azure cannot change in place can need replacing: those are read up front
+            # (by id, one SDK for all); the others are read by their own step as before.
+            observed = self._read_all(lambda step: bool(step.immutable), failed=unread, generic=True)
+            self._refuse_replacements(self._plan_from(observed), skip=unread | {
+                k for k, step in self.steps.items() if not step.immutable})
             with self._prefetch_lock:
                 self._prefetched = {k: v for k, v in observed.items() if v is not None and k in self.steps}
         self.checkpoint.begin_run("up", self.run_id)
@@ -541,6 +544,7 @@ class Engine:
         wanted: Callable[[Step], bool] = lambda _step: True,
         steps: Mapping[str, Step] | None = None,
         failed: set[str] | None = None,
+        generic: bool = False,
     ) -> dict[str, Spec | None]:
         """Read the resources of the wanted steps, all at once on the worker pool (a read
         waits for nothing: no DAG order, no progress events); others map to None. With
@@ -555,8 +559,9 @@ class Engine:
             if limiter is not None:
                 limiter.acquire(self.cancel)
             throttled_before = limiter.throttled if limiter is not None else 0
+            reader = (lambda: read_by_id(ctx, step)) if generic and generic_readable(step) else (lambda: step.read(ctx))
             try:
-                observed[step.key] = self.retry.call(lambda: step.read(ctx), cancel=self.cancel)
+                observed[step.key] = self.retry.call(reader, cancel=self.cancel)
             except Interrupted:
                 raise
             except Exception as err:
@@ -737,6 +742,31 @@ class Engine:
         self.checkpoint.update(step.key, status=DELETED, finished_at=now(), outputs={}, clear=("lro",))
         return StepOutcome(step.key, DELETED, Action.DELETE.value, changed=True, attempts=attempts,
                            resource_id=rid, note=note)
+
+
+def generic_readable(step: Step) -> bool:
+    """Whether the step's resource can be read by id with the generic resources client (its
+    type has a known api-version, and the step reads nothing beyond the resource itself)."""
+    from hubspoke_deploy.orchestrator.prune import API_VERSIONS
+
+    return step.resource_type.lower() in API_VERSIONS and type(step).finalize_observed is Step.finalize_observed
+
+
+def read_by_id(ctx: StepContext, step: Step) -> Spec | None:
+    """The resource as ARM's REST JSON, through ``resources.get_by_id``: one SDK for every type,
+    so ``up``'s up-front read of every resource does not wait for a dozen SDK packages to import
+    (they load in the background meanwhile). None only on not-found."""
+    from azure.core.exceptions import ResourceNotFoundError
+    from hubspoke_deploy.orchestrator.clients import to_json
+    from hubspoke_deploy.orchestrator.prune import API_VERSIONS
+
+    try:
+        model = ctx.clients.get("resource").resources.get_by_id(
+            step.resource_id(), api_version=API_VERSIONS[step.resource_type.lower()])
+    except ResourceNotFoundError:
+        return None
+    value = to_json(model)
+    return value if isinstance(value, dict) else None
 
 
 def desired_resource(step: Step, spec: Spec, observed: Spec | None) -> dict[str, Any]:

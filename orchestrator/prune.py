@@ -43,6 +43,7 @@ API_VERSIONS: dict[str, str] = {
     "microsoft.network/firewallpolicies/rulecollectiongroups": _NETWORK,
     "microsoft.network/azurefirewalls": _NETWORK,
     "microsoft.network/routetables": _NETWORK,
+    "microsoft.network/routetables/routes": _NETWORK,
     "microsoft.network/networksecuritygroups": _NETWORK,
     "microsoft.network/networkinterfaces": _NETWORK,
     "microsoft.network/bastionhosts": _NETWORK,
