@@ -42,7 +42,7 @@ from hubspoke_deploy.orchestrator.stores.common import (
     redact,
     unlock_hint,
 )
-from hubspoke_deploy.orchestrator.stores.file import FileStore
+from hubspoke_deploy.orchestrator.stores.file import FileStore, read_document
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -59,6 +59,7 @@ __all__ = [
     "holder_alive",
     "holder_words",
     "open_store",
+    "read_document",
     "redact",
 ]
 # also importable from here, as before the split

@@ -225,6 +225,15 @@ class StateStore(ABC):
     def save(self, doc: dict[str, Any]) -> None:
         """Write the whole document, conditionally on what this store last saw; keeps the previous one."""
 
+    #: Whether :meth:`append` writes a journal entry (else the caller saves whole documents).
+    journaled: bool = False
+
+    def append(self, changes: Mapping[str, Any]) -> None:
+        """Write only what changed since the last write (a journal entry, see :mod:`.journal`),
+        under the same lock and conditions as :meth:`save`; needs a document loaded or saved by
+        this store first. The store folds the journal into the document when it has grown."""
+        raise NotImplementedError(f"{type(self).__name__} has no journal: save the whole document")
+
     @abstractmethod
     def break_lock(self) -> dict[str, str] | None:
         """Remove another run's lock (``hubspoke-deploy unlock``); return the former holder, if any."""

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
+import logging
 import os
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from hubspoke_deploy.errors import StateConflict, StateCorrupt, StateError, StateLocked
+from hubspoke_deploy.orchestrator.stores import journal
 from hubspoke_deploy.orchestrator.stores.common import (
     KEEP_VERSIONS,
     LockInfo,
@@ -24,6 +28,8 @@ from hubspoke_deploy.orchestrator.stores.common import (
     _version_id,
     locked_message,
 )
+
+log = logging.getLogger(__name__)
 
 if sys.platform == "win32":  # pragma: no cover - import-safe on Windows, exercised on POSIX only
     import msvcrt
@@ -81,13 +87,20 @@ def _fsync_dir(folder: Path) -> None:
 class FileStore(StateStore):
     """The checkpoint document in a local file.
 
-    Layout next to ``path``: ``<name>.lock`` (OS lock + holder JSON) and ``<name>.versions/``
-    (previous documents, hard links, newest 20 kept).
+    Layout next to ``path``: ``<name>.lock`` (OS lock + holder JSON), ``<name>.journal`` (what
+    changed since the document was last written whole, see :mod:`.journal`; appended with
+    ``O_APPEND`` + fsync) and ``<name>.versions/`` (previous documents, newest 20 kept: hard links,
+    or the replayed document when the journal was not empty). The document is base + journal;
+    :meth:`append` writes an entry, and folds the journal into the base (atomic rewrite, then the
+    journal is emptied) once it is as large as the base or its tail was found torn.
     """
+
+    journaled = True
 
     def __init__(self, path: str | os.PathLike[str], *, keep_versions: int = KEEP_VERSIONS) -> None:
         self.path = Path(path).absolute()
         self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self.journal_path = self.path.with_name(self.path.name + ".journal")
         self.versions_dir = self.path.with_name(self.path.name + ".versions")
         self.keep_versions = keep_versions
         self.stats = StoreStats()
@@ -97,6 +110,11 @@ class FileStore(StateStore):
         self._seen: _Fingerprint | None = None  # what this store last read or wrote (None: no file)
         self._loaded = False  # _seen comes from a load()/save() (not only from acquire())
         self._corrupt: str | None = None
+        self._jseen: _Fingerprint | None = None  # the journal as this store last read or wrote it
+        self._doc: dict[str, Any] | None = None  # base + journal as this store last read or wrote it
+        self._base_bytes = 0
+        self._journal_bytes = 0  # intact bytes of the journal
+        self._torn = False  # the journal has a torn tail: the next write compacts
 
     def describe(self) -> str:
         return f"file {self.path}"
@@ -110,7 +128,7 @@ class FileStore(StateStore):
             fd = self._open_and_lock()
             try:
                 current = self._stat()
-                if self._loaded and current != self._seen:
+                if self._loaded and (current != self._seen or self._jstat() != self._jseen):
                     raise StateConflict(
                         f"state changed underneath this run: {self.describe()} was modified between "
                         f"this run's read and its lock; nothing was written. Run again."
@@ -202,14 +220,22 @@ class FileStore(StateStore):
         except FileNotFoundError:
             return None
 
+    def _jstat(self) -> _Fingerprint | None:
+        try:
+            return _fingerprint(os.stat(self.journal_path))
+        except FileNotFoundError:
+            return None
+
     def load(self) -> dict[str, Any] | None:
         with self._mutex:
+            self._doc = None
             try:
                 with open(self.path, "rb") as fh:
                     seen = _fingerprint(os.fstat(fh.fileno()))
                     raw = fh.read()
             except FileNotFoundError:
                 self._seen = None
+                self._jseen = self._jstat()
                 self._loaded = True
                 self._corrupt = None
                 return None
@@ -221,6 +247,20 @@ class FileStore(StateStore):
                 self._corrupt = str(err)
                 raise
             self._corrupt = None
+            self._base_bytes = len(raw)
+            try:
+                with open(self.journal_path, "rb") as fh:
+                    self._jseen = _fingerprint(os.fstat(fh.fileno()))
+                    jraw = fh.read()
+            except FileNotFoundError:
+                self._jseen, jraw = None, b""
+            found = journal.replay(doc, jraw)
+            self._journal_bytes, self._torn = found.valid_bytes, found.torn
+            if found.torn:
+                log.warning("%s: ignored a torn journal tail (%d bytes after %d intact entries); "
+                            "the next write repairs it", self.describe(), len(jraw) - found.valid_bytes,
+                            len(found.entries))
+            self._doc = json.loads(json.dumps(doc))
             return doc
 
     def _recover(self) -> str:
@@ -236,7 +276,7 @@ class FileStore(StateStore):
             )
         if self._corrupt is not None and not allow_corrupt:
             raise StateCorrupt(f"refusing to overwrite a corrupt document. {self._corrupt}")
-        if self._stat() != self._seen:
+        if self._stat() != self._seen or self._jstat() != self._jseen:
             raise StateConflict(
                 f"state changed underneath this run: {self.describe()} was modified by someone else "
                 f"since this run last read it; nothing was written. Run again to resume from it."
@@ -247,6 +287,30 @@ class FileStore(StateStore):
         with self._mutex:
             self._check_writable()
             self._write(data)
+
+    def append(self, changes: Mapping[str, Any]) -> None:
+        with self._mutex:
+            self._check_writable()
+            if self._doc is None:
+                raise StateError(f"cannot append to {self.describe()}: no document was loaded or saved yet")
+            entry = journal.encode(changes)
+            if self._torn or journal.due(self._journal_bytes, self._base_bytes):
+                # compaction: the base absorbs the journal (and a torn tail goes away)
+                self._write(_serialize(journal.apply(copy.deepcopy(self._doc), json.loads(entry.split(b" ", 3)[3]))))
+                return
+            started = time.perf_counter()
+            fd = os.open(self.journal_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, entry)
+                os.fsync(fd)
+                self._jseen = _fingerprint(os.fstat(fd))
+            finally:
+                os.close(fd)
+            if self._journal_bytes == 0:
+                _fsync_dir(self.path.parent)  # a new journal file's name is durable too
+            self._journal_bytes += len(entry)
+            journal.apply(self._doc, json.loads(entry.split(b" ", 3)[3]))
+            self.stats.record(len(entry), time.perf_counter() - started)
 
     def _write(self, data: bytes) -> None:
         started = time.perf_counter()
@@ -267,14 +331,34 @@ class FileStore(StateStore):
         _fsync_dir(folder)
         self._seen = self._stat()
         self._loaded = True
+        self._empty_journal()
+        self._doc = json.loads(data)
+        self._base_bytes = len(data)
         self._prune()
         self.stats.record(len(data), time.perf_counter() - started)
 
+    def _empty_journal(self) -> None:
+        """After the base was rewritten whole: the journal's entries are in it (or superseded)."""
+        if self._jstat() is not None:
+            fd = os.open(self.journal_path, os.O_WRONLY)
+            try:
+                os.ftruncate(fd, 0)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        self._jseen = self._jstat()
+        self._journal_bytes = 0
+        self._torn = False
+
     def _keep_current(self) -> None:
         """Keep the current document as a version: a hard link (no copy), since os.replace gives
-        the new document a new inode. Falls back to a copy where links are not supported."""
+        the new document a new inode. Falls back to a copy where links are not supported. When
+        the journal holds entries, the version is the replayed document (base + journal)."""
         self.versions_dir.mkdir(exist_ok=True)
         target = self.versions_dir / f"{_version_id()}.json"
+        if self._journal_bytes and self._doc is not None:
+            target.write_bytes(_serialize(self._doc))
+            return
         try:
             os.link(self.path, target)
         except OSError:
@@ -311,3 +395,20 @@ class FileStore(StateStore):
             self._corrupt = None
 
 
+
+
+def read_document(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The document a :class:`FileStore` at ``path`` holds now (base + intact journal entries),
+    read without the lock (for watching a run from outside: tests, monitoring); None if none yet."""
+    try:
+        doc = json.loads(Path(path).read_bytes())
+    except FileNotFoundError:
+        return None
+    if not isinstance(doc, dict):
+        raise StateCorrupt(f"checkpoint state file {path} does not hold a JSON object")
+    try:
+        raw = Path(str(path) + ".journal").read_bytes()
+    except FileNotFoundError:
+        raw = b""
+    journal.replay(doc, raw)
+    return doc

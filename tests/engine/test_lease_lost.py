@@ -19,7 +19,7 @@ from hubspoke_deploy.config import load_config
 from hubspoke_deploy.errors import StateConflict
 from hubspoke_deploy.orchestrator.runner import open_session
 from hubspoke_deploy.orchestrator.step import Step
-from hubspoke_deploy.orchestrator.stores import FileStore
+from hubspoke_deploy.orchestrator.stores import FileStore, read_document
 from hubspoke_deploy.simulator import Simulator
 from hubspoke_deploy.steps import keys
 from hubspoke_deploy.steps.network import PublicIpStep, foundation_steps
@@ -33,7 +33,7 @@ BOUND_S = 60.0
 def _saved_token(state: Path, step: str) -> bool:
     """Whether the state file on disk holds ``step``'s operation token."""
     try:
-        doc = json.loads(state.read_text())
+        doc = read_document(state) or {}  # base + journal: what a resume would load
     except (OSError, ValueError):
         return False
     return bool(((doc.get("steps") or {}).get(step) or {}).get("lro"))
