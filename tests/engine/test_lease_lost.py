@@ -7,7 +7,6 @@ equivalent of a lost blob lease: the holder's next save raises ``StateConflict``
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Iterator
@@ -88,7 +87,7 @@ def test_lost_lock_stops_the_run_without_waiting_for_in_flight_operations(slow: 
     assert not stuck, "leaving the worker pool waited for the in-flight operation"
     assert isinstance(box.get("error"), StateConflict), box
     # the in-flight operation stays checkpointed: the next run re-attaches to it
-    doc = json.loads(state.read_text())
+    doc = read_document(state) or {}  # base + journal: what the next run loads
     assert doc["steps"]["pip.inflight"]["lro"]["kind"] == "put"
     pip = slow.get_resource(steps[1].resource_id())
     assert pip is not None and pip["properties"]["provisioningState"] != "Succeeded"  # really still in flight
