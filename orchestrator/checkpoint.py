@@ -4,6 +4,11 @@ Per step it records status, inputs digest, outputs, owned resource id, whether
 this deployment created the resource, in-flight LRO continuation tokens,
 attempts, last error and timestamps. It never holds a secret: outputs pass
 through :func:`assert_no_secrets` before every save.
+
+A save writes what changed since the previous one (the step records touched, tombstones of
+the removed ones, the document-level keys set) as one journal entry when the store keeps a
+journal (:mod:`hubspoke_deploy.orchestrator.stores.journal`); the first save after loading
+(it persists a migration) and the last of a run write the whole document.
 """
 
 from __future__ import annotations
@@ -50,6 +55,10 @@ class Checkpoint:
         self._saved_version = 0
         self.doc: dict[str, Any] = {}
         self.writes = 0
+        # What changed since the last write (group commit carries them all in one write).
+        self._dirty_steps: set[str] = set()
+        self._dirty_meta: set[str] = set()
+        self._full = True  # the next write is the whole document
 
     # -- lifecycle ----------------------------------------------------------------
     def load(self) -> dict[str, Any]:
@@ -67,7 +76,11 @@ class Checkpoint:
             from hubspoke_deploy.orchestrator.migrate import migrate
 
             doc = migrate(doc, SCHEMA_VERSION)
-        self.doc = doc
+        with self._lock:
+            self.doc = doc
+            self._full = True
+            self._dirty_steps.clear()
+            self._dirty_meta.clear()
         return doc
 
     def _check(self, doc: dict[str, Any]) -> None:
@@ -92,6 +105,7 @@ class Checkpoint:
             runs.append({"id": run_id, "command": command, "started_at": now(), "config_digest": self.config_digest})
             del runs[:-20]
             self.doc["config_digest"] = self.config_digest
+            self._dirty_meta.update(("runs", "config_digest"))
         self.save()
 
     def end_run(self, status: str, summary: dict[str, int]) -> None:
@@ -99,6 +113,8 @@ class Checkpoint:
             runs = self.doc.setdefault("runs", [])
             if runs:
                 runs[-1].update({"finished_at": now(), "status": status, "summary": summary})
+            self._dirty_meta.add("runs")
+            self._full = True  # a run ends with a whole document (the journal folded in)
         self.save()
 
     # -- records ------------------------------------------------------------------
@@ -131,6 +147,7 @@ class Checkpoint:
             self._refuse_secrets(key, {k: candidate[k] for k in fields if k in candidate})
             candidate["updated_at"] = now()
             steps[key] = candidate
+            self._dirty_steps.add(key)
         self.save()  # outside the in-memory lock: see save()
 
     def forget(self, key: str) -> None:
@@ -138,6 +155,7 @@ class Checkpoint:
         with self._lock:
             if self.doc.setdefault("steps", {}).pop(key, None) is None:
                 return
+            self._dirty_steps.add(key)  # written as a tombstone
         self.save()
 
     def rename(self, renames: dict[str, str]) -> None:
@@ -150,11 +168,13 @@ class Checkpoint:
             for old, new in renames.items():
                 if old in steps:
                     steps[new] = steps.pop(old)
+                    self._dirty_steps.update((old, new))
         self.save()
 
     def set_meta(self, name: str, value: Any) -> None:
         with self._lock:
             self.doc[name] = value
+            self._dirty_meta.add(name)
         self.save()
 
     # -- LRO token sink -----------------------------------------------------------
@@ -173,8 +193,8 @@ class Checkpoint:
         else:
             with self._lock:
                 rec = self.doc.get("steps", {}).get(step)
-                if rec:
-                    rec.pop("lro", None)
+                if rec and rec.pop("lro", None) is not None:
+                    self._dirty_steps.add(step)  # carried by the next write
 
     # -- persistence ----------------------------------------------------------------
     @staticmethod
@@ -202,7 +222,10 @@ class Checkpoint:
 
         The document is copied under the in-memory lock and written outside it, one writer at
         a time; a caller whose change was already carried by another thread's write returns
-        at once. Many steps finishing together cost one write, not one each."""
+        at once. Many steps finishing together cost one write, not one each.
+
+        With a journaled store the write carries only what changed since the previous write
+        (every change made while that one was in flight); otherwise the whole document."""
         with self._lock:
             self._version += 1
             mine = self._version
@@ -211,11 +234,39 @@ class Checkpoint:
                 return
             with self._lock:
                 self.doc["updated_at"] = now()
+                self._dirty_meta.add("updated_at")
                 target = self._version
-                snapshot = json.loads(json.dumps(self.doc))
-            self.store.save(snapshot)
+                full = self._full or not getattr(self.store, "journaled", False)
+                steps, meta = self._dirty_steps, self._dirty_meta
+                self._dirty_steps, self._dirty_meta, self._full = set(), set(), False
+                payload = json.loads(json.dumps(self.doc if full else self._changes(steps, meta)))
+            try:
+                if full:
+                    self.store.save(payload)
+                else:
+                    self.store.append(payload)
+            except BaseException:
+                with self._lock:  # not written: the next write carries these changes again
+                    self._dirty_steps |= steps
+                    self._dirty_meta |= meta
+                    self._full = self._full or full
+                raise
             self._saved_version = target
             self.writes += 1
+
+    def _changes(self, steps: set[str], meta: set[str]) -> dict[str, Any]:
+        """The journal entry for the changed step records and document keys (under ``_lock``)."""
+        records = self.doc.get("steps") or {}
+        out: dict[str, Any] = {}
+        if meta & self.doc.keys():
+            out["set"] = {k: self.doc[k] for k in sorted(meta) if k in self.doc}
+        if meta - self.doc.keys():
+            out["del"] = sorted(meta - self.doc.keys())
+        if steps & records.keys():
+            out["steps"] = {k: records[k] for k in sorted(steps) if k in records}
+        if steps - records.keys():
+            out["gone"] = sorted(steps - records.keys())
+        return out
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:

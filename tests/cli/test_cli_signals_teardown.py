@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from hubspoke_deploy.config import load_config
 from hubspoke_deploy.orchestrator.runner import open_session
+from hubspoke_deploy.orchestrator.stores import read_document
 from hubspoke_deploy.simulator import Simulator
 
 REPO = Path(__file__).resolve().parents[2]
@@ -71,7 +72,7 @@ def _sigint_then_resume(sim: Simulator, tmp_path: Path) -> None:
     while time.monotonic() < deadline:
         if state.exists():
             try:
-                doc = json.loads(state.read_text())
+                doc = read_document(state) or {}  # base + journal
             except ValueError:
                 doc = {}
             if ((doc.get("steps", {}).get("fw") or {}).get("lro") or {}).get("token"):
@@ -99,7 +100,7 @@ def _sigint_then_resume(sim: Simulator, tmp_path: Path) -> None:
 
 def read_doc(state: Path) -> dict[str, Any]:
     try:
-        doc = json.loads(state.read_text())
+        doc = read_document(state) or {}  # base + journal
     except (OSError, ValueError):  # not written yet, or read between two writes on a slow disk
         return {}
     return doc if isinstance(doc, dict) else {}

@@ -7,7 +7,6 @@ equivalent of a lost blob lease: the holder's next save raises ``StateConflict``
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ from hubspoke_deploy.config import load_config
 from hubspoke_deploy.errors import StateConflict
 from hubspoke_deploy.orchestrator.runner import open_session
 from hubspoke_deploy.orchestrator.step import Step
-from hubspoke_deploy.orchestrator.stores import FileStore
+from hubspoke_deploy.orchestrator.stores import FileStore, read_document
 from hubspoke_deploy.simulator import Simulator
 from hubspoke_deploy.steps import keys
 from hubspoke_deploy.steps.network import PublicIpStep, foundation_steps
@@ -33,7 +32,7 @@ BOUND_S = 60.0
 def _saved_token(state: Path, step: str) -> bool:
     """Whether the state file on disk holds ``step``'s operation token."""
     try:
-        doc = json.loads(state.read_text())
+        doc = read_document(state) or {}  # base + journal: what a resume would load
     except (OSError, ValueError):
         return False
     return bool(((doc.get("steps") or {}).get(step) or {}).get("lro"))
@@ -88,7 +87,7 @@ def test_lost_lock_stops_the_run_without_waiting_for_in_flight_operations(slow: 
     assert not stuck, "leaving the worker pool waited for the in-flight operation"
     assert isinstance(box.get("error"), StateConflict), box
     # the in-flight operation stays checkpointed: the next run re-attaches to it
-    doc = json.loads(state.read_text())
+    doc = read_document(state) or {}  # base + journal: what the next run loads
     assert doc["steps"]["pip.inflight"]["lro"]["kind"] == "put"
     pip = slow.get_resource(steps[1].resource_id())
     assert pip is not None and pip["properties"]["provisioningState"] != "Succeeded"  # really still in flight

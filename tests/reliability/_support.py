@@ -131,14 +131,15 @@ def state_diff(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
 
 
 def read_doc(path: Path) -> dict[str, Any] | None:
+    """The checkpoint as a resume would load it: the base document + its journal's intact entries."""
+    from hubspoke_deploy.orchestrator.stores import read_document
+
     try:
-        raw = path.read_bytes()
+        if not path.read_bytes():
+            return None
     except FileNotFoundError:
         return None
-    if not raw:
-        return None
-    doc: dict[str, Any] = json.loads(raw)
-    return doc
+    return read_document(path)
 
 
 def step_ids(doc: Mapping[str, Any] | None, *, status: str | None = None, lro: bool = False) -> set[str]:
