@@ -168,6 +168,8 @@ def check_desired(cfg: DeploymentConfig, desired: list[dict[str, Any]]) -> Verif
                 first.setdefault("privateIPAddress", ip)
                 configs[0] = {**configs[0], "properties": first}
             props["ipConfigurations"] = configs
+        if rtype == "microsoft.network/routetables/routes" and props.get("nextHopType") == "VirtualAppliance":
+            props.setdefault("nextHopIpAddress", ip)
         if rtype == "microsoft.network/routetables":
             props["routes"] = [
                 {**r, "properties": {**(r.get("properties") or {}), "nextHopIpAddress": ip}}

@@ -681,7 +681,11 @@ class FirewallNextHopStep(DeploymentStep):
     taggable = False
 
     def __init__(self, key: str, cfg: DeploymentConfig, spoke: str) -> None:
-        super().__init__(key, cfg, (keys.route_table(spoke), keys.FIREWALL))
+        # After the spoke's routed subnets: their writes reference the table, which a route write
+        # shows Updating (Azure refuses them with ReferencedResourceNotProvisioned meanwhile).
+        config_spoke = next(s for s in cfg.spokes if s.name == spoke)
+        subnets = [keys.subnet(spoke, f) for f in ROUTED_SUBNETS if getattr(config_spoke.subnets, f, None)]
+        super().__init__(key, cfg, (keys.route_table(spoke), keys.FIREWALL, *subnets))
         self.spoke = spoke
 
     def names(self) -> tuple[str, ...]:

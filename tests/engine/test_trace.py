@@ -10,10 +10,11 @@ from hubspoke_deploy.simulator import Simulator
 
 INDEPENDENT_OF_FIREWALL = ("id.aks", "id.kubelet", "st", "acr", "kv", "dns.privatelink.azurecr.io",
                            "dns.privatelink.vaultcore.azure.net", "dns.privatelink.blob.core.windows.net",
-                           "dns.privatelink.westeurope.azmk8s.io", "bastion")
-# Everything in a subnet that routes 0.0.0.0/0 to the firewall waits for it (issue 14): the jump box
-# and the private endpoints live in the jump box subnet, the cluster in the node subnets.
-BEHIND_THE_FIREWALL = ("rt.aks", "subnet.aks.system_nodes", "subnet.aks.jumpbox", "jumpbox.vm", "pe.acr", "aks")
+                           "dns.privatelink.westeurope.azmk8s.io", "bastion",
+                           # the route table knows the firewall's address in advance (issue 15)
+                           "rt.aks", "subnet.aks.system_nodes", "subnet.aks.jumpbox", "pe.acr")
+# What must not start without egress waits for the firewall: the cluster and the jump box VM.
+BEHIND_THE_FIREWALL = ("jumpbox.vm", "aks", "rt.aks.next-hop")
 
 
 def test_platform_proceeds_while_the_firewall_is_created(sim: Simulator, cfg: Any) -> None:

@@ -153,10 +153,13 @@ def test_prod_firewall_body() -> None:
     ]
     assert len({c["name"] for c in configs}) == 22
     assert "managementIpConfiguration" not in p
-    # order Azure imposes: policy, public IPs and every rule group before the firewall
+    # order Azure imposes: policy, public IPs and the rules AKS needs before the firewall; the other
+    # rule groups follow it (issue 15: only one group on the critical path)
     req = set(steps[keys.FIREWALL].requires)
-    assert {keys.FIREWALL_POLICY, keys.subnet(keys.HUB, "firewall"), keys.firewall_pip(20)} <= req
-    assert {k for k in steps if k.startswith("fw.rcg.")} <= req
+    assert {keys.FIREWALL_POLICY, keys.subnet(keys.HUB, "firewall"), keys.firewall_pip(20), "fw.rcg.aks-egress"} <= req
+    after = {k for k in steps if k.startswith("fw.rcg.")} - {"fw.rcg.aks-egress"}
+    assert after == {"fw.rcg.registries", "fw.rcg.user-egress", "fw.rcg.dnat"}
+    assert not after & req and all(keys.FIREWALL in steps[k].requires for k in after)
 
 
 def test_prod_rule_collection_groups_rule_by_rule() -> None:
@@ -246,7 +249,7 @@ def test_prod_rule_collection_groups_rule_by_rule() -> None:
 def test_prod_route_table_and_node_subnets() -> None:
     cfg = prod()
     steps = by_key(cfg)
-    tables = [k for k in steps if k.startswith("rt.")]
+    tables = [k for k in steps if k.startswith("rt.") and not k.endswith(".next-hop")]
     assert tables == ["rt.aks", "rt.apps"]  # every spoke with a workload subnet (issue 14)
     assert steps["subnet.apps.jumpbox"].desired(cfg, fake_outputs(steps))["properties"]["routeTable"]["id"] \
         == fake_outputs(steps)["rt.apps"]["id"]
@@ -254,16 +257,19 @@ def test_prod_route_table_and_node_subnets() -> None:
     assert body["properties"]["disableBgpRoutePropagation"] is True
     routes = {r["name"]: r["properties"] for r in body["properties"]["routes"]}
     default = [r for r in routes.values() if r["addressPrefix"] == "0.0.0.0/0"]
+    # created with the firewall's address-to-be; the next-hop step holds it to the observed one
     assert default == [
-        {"addressPrefix": "0.0.0.0/0", "nextHopType": "VirtualAppliance", "nextHopIpAddress": FW_PRIVATE_IP}
+        {"addressPrefix": "0.0.0.0/0", "nextHopType": "VirtualAppliance", "nextHopIpAddress": "10.0.0.4"}
     ]
+    assert desired(steps, "rt.aks.next-hop", cfg)["properties"]["nextHopIpAddress"] == FW_PRIVATE_IP
     outputs = fake_outputs(steps)
     internet = sorted(r["addressPrefix"] for r in routes.values() if r["nextHopType"] == "Internet")
     assert internet == sorted(
         f"{outputs[dedicated_pip_key(n)]['ip_address']}/32" for n in ("web-https", "web-http")
     )
     assert all("nextHopIpAddress" not in r for r in routes.values() if r["nextHopType"] == "Internet")
-    assert keys.FIREWALL in steps["rt.aks"].requires
+    assert keys.FIREWALL not in steps["rt.aks"].requires  # it knows the firewall's address in advance
+    assert keys.FIREWALL in steps["rt.aks.next-hop"].requires  # which is checked once it exists
     for field in ("system_nodes", "user_nodes"):
         sub = steps[keys.subnet("aks", field)]
         assert "rt.aks" in sub.requires
@@ -380,10 +386,12 @@ def test_several_spokes_get_their_own_route_table() -> None:
         {"name": "web", "address_space": ["10.3.0.0/16"], "subnets": {"jumpbox": "10.3.0.0/24"}},
     ])
     steps = by_key(cfg)
-    assert sorted(k for k in steps if k.startswith("rt.")) == ["rt.aks", "rt.batch", "rt.web"]
+    assert sorted(k for k in steps if k.startswith("rt.") and not k.endswith(".next-hop")) == [
+        "rt.aks", "rt.batch", "rt.web"]
     for spoke in ("aks", "batch", "web"):
         body = desired(steps, f"rt.{spoke}", cfg)
-        assert body["properties"]["routes"][0]["properties"]["nextHopIpAddress"] == FW_PRIVATE_IP
+        assert body["properties"]["routes"][0]["properties"]["nextHopIpAddress"] == "10.0.0.4"
+        assert desired(steps, f"rt.{spoke}.next-hop", cfg)["properties"]["nextHopIpAddress"] == FW_PRIVATE_IP
         assert body["properties"]["disableBgpRoutePropagation"] is True
     batch_subnet = desired(steps, keys.subnet("batch", "user_nodes"), cfg)
     assert batch_subnet["properties"]["routeTable"]["id"] == steps["rt.batch"].resource_id()
@@ -462,9 +470,13 @@ def test_desired_survives_plan_placeholders() -> None:
         spec = step.desired(cfg, {dep: Unknown() for dep in step.requires})
         assert isinstance(spec, dict), key
     rt = steps["rt.aks"].desired(cfg, {dep: Unknown() for dep in steps["rt.aks"].requires})
-    # an unknown next hop / prefix stays the placeholder (the diff skips it)
-    for route in rt["properties"]["routes"]:
-        assert UNKNOWN in (route["properties"].get("nextHopIpAddress"), route["properties"]["addressPrefix"])
+    # the default route's next hop is known before the firewall exists (the first usable address of
+    # AzureFirewallSubnet); an unknown DNAT prefix stays the placeholder (the diff skips it)
+    routes = {r["name"]: r["properties"] for r in rt["properties"]["routes"]}
+    assert routes.pop("default-via-firewall")["nextHopIpAddress"] == "10.0.0.4"
+    assert all(r["addressPrefix"] == UNKNOWN for r in routes.values())
+    hop = steps["rt.aks.next-hop"].desired(cfg, {dep: Unknown() for dep in steps["rt.aks.next-hop"].requires})
+    assert hop["properties"]["nextHopIpAddress"] == UNKNOWN
 
 
 # --------------------------------------------------------------------------- diff
@@ -566,15 +578,25 @@ def test_firewall_zone_or_tier_change_is_a_replacement() -> None:
 
 
 def test_route_next_hop_change_is_an_update() -> None:
+    """The next hop belongs to the next-hop step (the firewall's actual IP): the table's own diff
+    ignores it and its writes carry over what Azure has; the next-hop step repairs it."""
     cfg = prod()
     steps = by_key(cfg)
     spec = desired(steps, "rt.aks", cfg)
     obs = _observed_like_azure(spec)
     for route in obs["properties"]["routes"]:
         if route["properties"]["nextHopType"] == "VirtualAppliance":
-            route["properties"]["nextHopIpAddress"] = "10.0.0.4"
-    (change,) = steps["rt.aks"].diff(spec, obs)
-    assert change.path == "properties.routes[default-via-firewall].properties.nextHopIpAddress"
+            route["properties"]["nextHopIpAddress"] = "10.0.0.77"
+    assert steps["rt.aks"].diff(spec, obs) == []
+    body = steps["rt.aks"].body(spec, obs)
+    assert {r["name"]: r["properties"].get("nextHopIpAddress") for r in body["properties"]["routes"]}[
+        "default-via-firewall"] == "10.0.0.77"
+    hop = steps["rt.aks.next-hop"]
+    hop_spec = desired(steps, "rt.aks.next-hop", cfg)
+    hop_obs = _observed_like_azure(hop_spec)
+    hop_obs["properties"]["nextHopIpAddress"] = "10.0.0.77"
+    (change,) = hop.diff(hop_spec, hop_obs)
+    assert change.path == "properties.nextHopIpAddress"
     assert change.after == FW_PRIVATE_IP and not change.replace
 
 

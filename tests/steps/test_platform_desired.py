@@ -136,10 +136,13 @@ def test_only_what_needs_the_firewall_waits_for_it() -> None:
         "dns.privatelink.azurecr.io", "dns.privatelink.azurecr.io.link.hub",
         "dns.privatelink.westeurope.azmk8s.io.link.hub",
     ]
+    # the route tables know the firewall's address in advance (issue 15): subnets, endpoints, the NIC
+    independent += ["rt.aks", "subnet.aks.system_nodes", "jumpbox.nic", "pe.acr", "pe.kv", "pe.blob",
+                    "subnet.apps.jumpbox", "ra.aks.netcontrib.rt.aks"]
     for key in independent:
         assert keys.FIREWALL not in ancestors(graph, key), key
-    # what lives in a subnet that routes 0.0.0.0/0 to the firewall waits for it (issue 14)
-    for key in ("aks", "jumpbox.nic", "jumpbox.vm", "pe.acr", "pe.kv", "pe.blob", "subnet.apps.jumpbox"):
+    # what must not start without egress waits for it
+    for key in ("aks", "jumpbox.vm", "rt.aks.next-hop", "fw.rcg.registries"):
         assert keys.FIREWALL in ancestors(graph, key), key
 
 
