@@ -646,7 +646,7 @@ class KeyVaultConfig(_Model):
 
 
 class StorageConfig(_Model):
-    """[storage]: storage account behind a private endpoint (blob), for workload data; the jump box uses managed boot diagnostics."""
+    """[storage]: storage account behind a private endpoint (blob), for workload data; the jump box uses managed boot diagnostics."""  # noqa: E501
 
     name: str | None = Field(
         default=None,
@@ -682,7 +682,8 @@ class DeploymentConfig(_Model):
     bastion: BastionConfig = Field(default_factory=BastionConfig, description="Azure Bastion.")
     acr: AcrConfig = Field(default_factory=AcrConfig, description="Container registry.")
     keyvault: KeyVaultConfig = Field(default_factory=KeyVaultConfig, description="Key Vault.")
-    storage: StorageConfig = Field(default_factory=StorageConfig, description="Storage account behind a private endpoint.")
+    storage: StorageConfig = Field(default_factory=StorageConfig,
+                                   description="Storage account behind a private endpoint.")
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig, description="Log Analytics.")
 
     _warnings: tuple[Problem, ...] = PrivateAttr(default=())

@@ -337,14 +337,14 @@ class Engine:
 
     def orphans(self, *, for_down: bool = False) -> dict[str, OrphanStep]:
         """Steps deleting what the checkpoint recorded and the config no longer produces."""
-        records = (self.checkpoint.snapshot().get("steps") or {})
+        records = self.checkpoint.records()
         found = find_orphans(records, self.steps)
         return orphan_steps(found, self.orphan_handlers, self.steps if for_down else None)
 
     def _set_aside_replaced(self) -> None:
         """Records of keys that now name another resource move to ``key~hash`` (as orphans)
         before the key's step writes its new record."""
-        records = self.checkpoint.snapshot().get("steps") or {}
+        records = self.checkpoint.records()
         renames: dict[str, str] = {}
         for key, orphan in find_orphans(records, self.steps).items():
             if key not in records:  # a reused key: find_orphans named it key~hash
@@ -544,19 +544,42 @@ class Engine:
     ) -> dict[str, Spec | None]:
         """Read the resources of the wanted steps, all at once on the worker pool (a read
         waits for nothing: no DAG order, no progress events); others map to None. With
-        ``failed``, a read that fails is recorded there instead of raising."""
+        ``failed``, a read that fails is recorded there instead of raising. Steps of one list
+        group (``Step.list_group``: the peerings of one VNet, the links of one zone) are read by
+        one list request; if that request fails, each of them is read alone."""
         steps = self.steps if steps is None else steps
         observed: dict[str, Spec | None] = {k: None for k in steps}
         todo = [s for s in steps.values() if wanted(s)]
+        groups: dict[tuple[str, ...], list[Step]] = {}
+        singles: list[Step] = []
+        for s in todo:
+            group = s.list_group()
+            if group is None:
+                singles.append(s)
+            else:
+                groups.setdefault(group, []).append(s)
+        listed: list[list[Step]] = []
+        for members in groups.values():
+            if len(members) > 1:
+                listed.append(members)
+            else:
+                singles += members
 
-        def read(step: Step) -> None:
-            ctx = self._ctx(step)
+        def limited(step: Step, call: Callable[[], Any]) -> Any:
             limiter = self.limiter
             if limiter is not None:
                 limiter.acquire(self.cancel)
             throttled_before = limiter.throttled if limiter is not None else 0
             try:
-                observed[step.key] = self.retry.call(lambda: step.read(ctx), cancel=self.cancel)
+                return self.retry.call(call, cancel=self.cancel)
+            finally:
+                if limiter is not None:
+                    limiter.release(clean=limiter.throttled == throttled_before)
+
+        def read(step: Step) -> None:
+            ctx = self._ctx(step)
+            try:
+                observed[step.key] = limited(step, lambda: step.read(ctx))
             except Interrupted:
                 raise
             except Exception as err:
@@ -566,14 +589,28 @@ class Engine:
                 if isinstance(err, StepFailed):
                     raise
                 raise self._as_step_failed(step, err) from err
-            finally:
-                if limiter is not None:
-                    limiter.release(clean=limiter.throttled == throttled_before)
+
+        def read_group(members: list[Step]) -> list[Step]:
+            """Fills ``observed`` from one list request; returns the steps to read alone."""
+            first = members[0]
+            ctx = self._ctx(first)
+            try:
+                found: Mapping[str, Spec] = limited(first, lambda: first.read_listed(ctx))
+                for step in members:
+                    observed[step.key] = step.read_from_list(ctx, found)
+            except Interrupted:
+                raise
+            except Exception:
+                return members
+            return []
 
         if todo:
             with ThreadPoolExecutor(max_workers=max(1, min(self.options.parallelism, len(todo))),
                                     thread_name_prefix="read") as pool:
-                futures = [pool.submit(read, s) for s in todo]
+                grouped = [pool.submit(read_group, members) for members in listed]
+                futures = [pool.submit(read, s) for s in singles]
+                for gfut in grouped:
+                    futures += [pool.submit(read, s) for s in gfut.result()]
                 for fut in futures:
                     fut.result()
         return observed
@@ -633,10 +670,9 @@ class Engine:
 
     # -- down ---------------------------------------------------------------------
     def owned_ids(self) -> OwnedIds:
-        doc = self.checkpoint.snapshot()
         return OwnedIds({
             str(rec["resource_id"])
-            for rec in (doc.get("steps") or {}).values()
+            for rec in self.checkpoint.records().values()
             if rec.get("created") and rec.get("resource_id")
         })
 
