@@ -565,7 +565,7 @@ class Engine:
             else:
                 singles += members
 
-        def limited(step: Step, call: Callable[[], Any]) -> Any:
+        def limited(call: Callable[[], Any]) -> Any:
             limiter = self.limiter
             if limiter is not None:
                 limiter.acquire(self.cancel)
@@ -579,7 +579,7 @@ class Engine:
         def read(step: Step) -> None:
             ctx = self._ctx(step)
             try:
-                observed[step.key] = limited(step, lambda: step.read(ctx))
+                observed[step.key] = limited(lambda: step.read(ctx))
             except Interrupted:
                 raise
             except Exception as err:
@@ -595,7 +595,7 @@ class Engine:
             first = members[0]
             ctx = self._ctx(first)
             try:
-                found: Mapping[str, Spec] = limited(first, lambda: first.read_listed(ctx))
+                found: Mapping[str, Spec] = limited(lambda: first.read_listed(ctx))
                 for step in members:
                     observed[step.key] = step.read_from_list(ctx, found)
             except Interrupted:
