@@ -123,16 +123,15 @@ class Clients:
     cancel: threading.Event | None = None
     _cache: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
-    _build_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _locks: dict[str, threading.Lock] = field(default_factory=dict, init=False, repr=False)
 
     def get(self, name: str) -> Any:
         client = self._cache.get(name)
         if client is not None:
             return client
-        # One build at a time: importing an SDK is Python code under the GIL, so builds run side
-        # by side all finish late (the first ARM request waited for ~all of them); one after the
-        # other (pre-warm in critical-path order first), the first client is ready after its own.
-        with self._build_lock:
+        with self._lock:
+            lock = self._locks.setdefault(name, threading.Lock())
+        with lock:  # one lock per SDK: building the network client never waits for storage's
             client = self._cache.get(name)
             if client is None:
                 client = self._build(name)
