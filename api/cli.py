@@ -162,7 +162,30 @@ class _LogSink:
 _LOG_SINK = _LogSink()
 
 
+class _LazyLog:
+    """The run's structlog logger, configured (and structlog, with rich behind its console
+    renderer, imported) on the first line logged: nothing is logged before the run's first
+    ARM request, so the import is not paid before it."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self._args = args
+        self._log: Any = None
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        with self._lock:
+            if self._log is None:
+                self._log = _configure_structlog(self._args)
+        return getattr(self._log, name)
+
+
 def _configure_logging(args: argparse.Namespace) -> Any:
+    return _LazyLog(args)
+
+
+def _configure_structlog(args: argparse.Namespace) -> Any:
     import logging
 
     import structlog

@@ -123,6 +123,13 @@ class Checkpoint:
             rec = self.doc.setdefault("steps", {}).get(key)
             return copy.deepcopy(rec) if rec else {"status": PENDING}
 
+    def records(self) -> dict[str, dict[str, Any]]:
+        """Every step record, each a shallow copy: what readers (orphans, owned ids) need, at a
+        cost linear in the records, not a deep copy of the whole document per call. A record is
+        replaced, never changed in place, by ``update``; a field's value must not be mutated."""
+        with self._lock:
+            return {k: dict(v) for k, v in (self.doc.get("steps") or {}).items() if isinstance(v, dict)}
+
     def update(self, key: str, *, clear: tuple[str, ...] = (), **fields: Any) -> None:
         """Change a step's record and save — unless nothing changes (no write at all).
 

@@ -340,14 +340,14 @@ class Engine:
 
     def orphans(self, *, for_down: bool = False) -> dict[str, OrphanStep]:
         """Steps deleting what the checkpoint recorded and the config no longer produces."""
-        records = (self.checkpoint.snapshot().get("steps") or {})
+        records = self.checkpoint.records()
         found = find_orphans(records, self.steps)
         return orphan_steps(found, self.orphan_handlers, self.steps if for_down else None)
 
     def _set_aside_replaced(self) -> None:
         """Records of keys that now name another resource move to ``key~hash`` (as orphans)
         before the key's step writes its new record."""
-        records = self.checkpoint.snapshot().get("steps") or {}
+        records = self.checkpoint.records()
         renames: dict[str, str] = {}
         for key, orphan in find_orphans(records, self.steps).items():
             if key not in records:  # a reused key: find_orphans named it key~hash
@@ -393,13 +393,15 @@ class Engine:
         theirs = observed.get("tags") if isinstance(observed.get("tags"), Mapping) else {}
         return {**spec, "tags": {**spec["tags"], **(theirs or {})}}
 
-    def _finish(self, command: str, outcomes: dict[str, StepOutcome], start: float) -> RunResult:
+    def _status(self, outcomes: Mapping[str, StepOutcome]) -> RunStatus:
         if self.cancel.is_set():
-            status = RunStatus.INTERRUPTED
-        elif any(o.status in (FAILED, "not_started") for o in outcomes.values()):
-            status = RunStatus.FAILED
-        else:
-            status = RunStatus.SUCCEEDED
+            return RunStatus.INTERRUPTED
+        if any(o.status in (FAILED, "not_started") for o in outcomes.values()):
+            return RunStatus.FAILED
+        return RunStatus.SUCCEEDED
+
+    def _finish(self, command: str, outcomes: dict[str, StepOutcome], start: float) -> RunResult:
+        status = self._status(outcomes)
         result = RunResult(command, status, outcomes, time.monotonic() - start)
         self.checkpoint.end_run(status.value, result.summary())
         self.emit("run_finished", command=command, status=status.value, summary=result.summary(),
@@ -548,20 +550,43 @@ class Engine:
     ) -> dict[str, Spec | None]:
         """Read the resources of the wanted steps, all at once on the worker pool (a read
         waits for nothing: no DAG order, no progress events); others map to None. With
-        ``failed``, a read that fails is recorded there instead of raising."""
+        ``failed``, a read that fails is recorded there instead of raising. Steps of one list
+        group (``Step.list_group``: the peerings of one VNet, the links of one zone) are read by
+        one list request; if that request fails, each of them is read alone."""
         steps = self.steps if steps is None else steps
         observed: dict[str, Spec | None] = {k: None for k in steps}
         todo = [s for s in steps.values() if wanted(s)]
+        groups: dict[tuple[str, ...], list[Step]] = {}
+        singles: list[Step] = []
+        for s in todo:
+            group = s.list_group()
+            if group is None:
+                singles.append(s)
+            else:
+                groups.setdefault(group, []).append(s)
+        listed: list[list[Step]] = []
+        for members in groups.values():
+            if len(members) > 1:
+                listed.append(members)
+            else:
+                singles += members
 
-        def read(step: Step) -> None:
-            ctx = self._ctx(step)
+        def limited(call: Callable[[], Any]) -> Any:
             limiter = self.limiter
             if limiter is not None:
                 limiter.acquire(self.cancel)
             throttled_before = limiter.throttled if limiter is not None else 0
-            reader = (lambda: read_by_id(ctx, step)) if generic and generic_readable(step) else (lambda: step.read(ctx))
             try:
-                observed[step.key] = self.retry.call(reader, cancel=self.cancel)
+                return self.retry.call(call, cancel=self.cancel)
+            finally:
+                if limiter is not None:
+                    limiter.release(clean=limiter.throttled == throttled_before)
+
+        def read(step: Step) -> None:
+            ctx = self._ctx(step)
+            by_id = generic and generic_readable(step)
+            try:
+                observed[step.key] = limited(lambda: read_by_id(ctx, step) if by_id else step.read(ctx))
             except Interrupted:
                 raise
             except Exception as err:
@@ -571,14 +596,28 @@ class Engine:
                 if isinstance(err, StepFailed):
                     raise
                 raise self._as_step_failed(step, err) from err
-            finally:
-                if limiter is not None:
-                    limiter.release(clean=limiter.throttled == throttled_before)
+
+        def read_group(members: list[Step]) -> list[Step]:
+            """Fills ``observed`` from one list request; returns the steps to read alone."""
+            first = members[0]
+            ctx = self._ctx(first)
+            try:
+                found: Mapping[str, Spec] = limited(lambda: first.read_listed(ctx))
+                for step in members:
+                    observed[step.key] = step.read_from_list(ctx, found)
+            except Interrupted:
+                raise
+            except Exception:
+                return members
+            return []
 
         if todo:
             with ThreadPoolExecutor(max_workers=max(1, min(self.options.parallelism, len(todo))),
                                     thread_name_prefix="read") as pool:
-                futures = [pool.submit(read, s) for s in todo]
+                grouped = [pool.submit(read_group, members) for members in listed]
+                futures = [pool.submit(read, s) for s in singles]
+                for gfut in grouped:
+                    futures += [pool.submit(read, s) for s in gfut.result()]
                 for fut in futures:
                     fut.result()
         return observed
@@ -638,10 +677,9 @@ class Engine:
 
     # -- down ---------------------------------------------------------------------
     def owned_ids(self) -> OwnedIds:
-        doc = self.checkpoint.snapshot()
         return OwnedIds({
             str(rec["resource_id"])
-            for rec in (doc.get("steps") or {}).values()
+            for rec in self.checkpoint.records().values()
             if rec.get("created") and rec.get("resource_id")
         })
 
@@ -686,11 +724,11 @@ class Engine:
         everything: dict[str, Step] = {**self.steps, **self.orphans(for_down=True)}
         self.emit("run_started", command="down", steps=len(everything), run_id=self.run_id)
         outcomes = self._schedule(self._down_step, reverse=True, command="down", steps=everything)
-        result = self._finish("down", outcomes, start)
-        if result.status == RunStatus.SUCCEEDED:
+        if self._status(outcomes) == RunStatus.SUCCEEDED:
+            # recorded before the run's end, whose write carries the whole document
             kept = sorted(k for k, o in outcomes.items() if o.status == KEPT)
             self.checkpoint.set_meta("teardown", {"finished_at": now(), "run_id": self.run_id, "kept": kept})
-        return result
+        return self._finish("down", outcomes, start)
 
     def _prune_step(self, step: Step) -> StepOutcome:
         """Delete one orphan as ``down`` would. Its record leaves the checkpoint once the

@@ -172,6 +172,22 @@ class Step(abc.ABC):
         """Hook to enrich what was read (e.g. read a related resource). Default: as is."""
         return observed
 
+    # -- bulk reads (plan) ------------------------------------------------------------
+    def list_group(self) -> tuple[str, ...] | None:
+        """Steps sharing this key have their resources returned by one list call (the plan's
+        read of 100 peerings of one VNet is one request, not 100). None: read alone."""
+        return None
+
+    def read_listed(self, ctx: StepContext) -> dict[str, Spec]:
+        """Every resource of this step's list group, by lower-cased id (empty when the parent
+        does not exist). Only called when ``list_group`` is not None."""
+        raise NotImplementedError
+
+    def read_from_list(self, ctx: StepContext, listed: Mapping[str, Spec]) -> Spec | None:
+        """This step's resource out of ``read_listed``'s answer: what ``read`` would return."""
+        observed = listed.get(self.resource_id().lower())
+        return None if observed is None else self.finalize_observed(ctx, dict(observed))
+
 
 class ArmStep(Step):
     """A step backed by one SDK operation group with get / create / delete."""
@@ -183,6 +199,9 @@ class ArmStep(Step):
     delete_method: ClassVar[str] = "begin_delete"
     put_is_lro: ClassVar[bool] = True
     delete_is_lro: ClassVar[bool] = True
+    # The operation listing the resource and its siblings, called with ``args()`` minus the
+    # last (the resource's own name); "" when the type has none (each read is a GET).
+    list_method: ClassVar[str] = ""
 
     @abc.abstractmethod
     def args(self) -> tuple[str, ...]:
@@ -200,6 +219,25 @@ class ArmStep(Step):
             return None
         observed = to_json(model)
         return self.finalize_observed(ctx, observed) if isinstance(observed, dict) else None
+
+    def list_group(self) -> tuple[str, ...] | None:
+        if not self.list_method:
+            return None
+        return (self.client, self.operations, self.list_method, *(a.lower() for a in self.args()[:-1]))
+
+    def read_listed(self, ctx: StepContext) -> dict[str, Spec]:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            models = list(getattr(self.ops(ctx), self.list_method)(*self.args()[:-1]))
+        except ResourceNotFoundError:
+            return {}  # the parent (resource group, VNet, zone) does not exist: nor do its children
+        listed: dict[str, Spec] = {}
+        for model in models:
+            item = to_json(model)
+            if isinstance(item, dict) and item.get("id"):
+                listed[str(item["id"]).lower()] = item
+        return listed
 
     def apply(self, ctx: StepContext, spec: Spec, observed: Spec | None) -> Spec:
         method: Callable[..., Any] = getattr(self.ops(ctx), self.put_method)

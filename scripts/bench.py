@@ -3,6 +3,8 @@
 
     .venv/bin/python scripts/bench.py [--time-scale 0.002] [--spokes 1 10 50 100]
                                       [--json bench-results/latest.json] [--compare old.json] [--quick]
+    .venv/bin/python scripts/bench.py --plan-only [--spokes 100] [--repeat 5]   # plan time rows only
+    .venv/bin/python scripts/bench.py --start-only [--repeat 5]                 # CLI start row only
 
 Measured in one run, on the simulator's realistic latency table at a fixed time scale:
 
@@ -340,6 +342,62 @@ def bench_throttle(sim: Simulator, tmp: Path, n: int, figures: dict[str, Any], r
     figures["throttle"] = out
 
 
+def start_to_first_request(sim: Simulator, tmp: Path, repeat: int) -> list[float]:
+    """``up`` through the CLI, killed as soon as its first ARM request reaches the simulator:
+    the "CLI start to first request" figure alone, ``repeat`` times."""
+    log = Path(sim._request_log or "")
+    out: list[float] = []
+    for i in range(repeat):
+        sim.reset()
+        env = cli_env(sim, tmp / f"start-{i}.json")
+        mark = log_len(log)
+        t0 = time.time()
+        proc = subprocess.Popen([*CLI, "up", "--yes", "--config", str(SANDBOX), "--log-format", "json"], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
+        try:
+            while proc.poll() is None and time.time() - t0 < 60:
+                seen = read_log(log, mark)
+                if seen:
+                    out.append(min(e["time"] for e in seen) - t0)
+                    break
+                time.sleep(0.005)
+        finally:
+            proc.kill()
+            proc.wait()
+    return out
+
+
+def quick_rows(args: argparse.Namespace, tmp: Path, sim: Simulator, figures: dict[str, Any],
+               rows: list[list[str]]) -> None:
+    """``--plan-only`` / ``--start-only``: one figure, ``--repeat`` times (min / median / max)."""
+
+    def spread(xs: list[float]) -> str:
+        xs = sorted(xs)
+        return f"median {xs[len(xs) // 2]:.3f}s (min {xs[0]:.3f}, max {xs[-1]:.3f}, n={len(xs)})"
+
+    if args.plan_only:
+        out: dict[str, Any] = {}
+        for n in args.spokes:
+            sim.reset()
+            cfg = load(with_spokes(n), sim, tmp / f"plan-{n}.json")
+            engine_plan(cfg)  # the SDK packages imported once, as in the full bench's scale rows
+            times = []
+            for _ in range(args.repeat):
+                sim.reset_stats()
+                times.append(engine_plan(cfg))
+            r = requests(sim)
+            out[str(n)] = {"plan_s": sorted(times)[len(times) // 2], "plan_s_all": [round(t, 3) for t in times],
+                           "requests": r["total"]}
+            rows.append([f"plan {n} spoke(s)", f"{len(build_steps(cfg))} steps, {r['total']} requests per plan",
+                         spread(times)])
+        figures["plan_only"] = out
+    if args.start_only:
+        times = start_to_first_request(sim, tmp, args.repeat)
+        figures["start_only"] = {"start_to_first_request_s": sorted(times)[len(times) // 2],
+                                 "all": [round(t, 3) for t in times]}
+        rows.append(["CLI start to first request", "python -m hubspoke_deploy.cli up", spread(times)])
+
+
 # ----------------------------------------------------------------------------- output
 
 def machine() -> dict[str, Any]:
@@ -440,9 +498,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", default="bench-results/latest.json")
     ap.add_argument("--compare", default=None, help="a saved JSON: print this run's figures as ratios of it")
     ap.add_argument("--quick", action="store_true", help="spokes 1 and 10 only, throttle with 10 spokes")
+    ap.add_argument("--plan-only", action="store_true", help="only the plan time of --spokes (default 100)")
+    ap.add_argument("--start-only", action="store_true", help="only CLI start to first request")
+    ap.add_argument("--repeat", type=int, default=5, help="runs of each --plan-only / --start-only figure")
     args = ap.parse_args(argv)
     if args.quick:
         args.spokes, args.throttle_spokes = [1, 10], 10
+    only = args.plan_only or args.start_only
+    if only and args.json == ap.get_default("json"):
+        args.json = "bench-results/quick.json"  # the full run's figures stay as they are
+    if args.plan_only and "--spokes" not in (argv if argv is not None else sys.argv):
+        args.spokes = [100]
     figures: dict[str, Any] = {}
     rows: list[list[str]] = []
     started = time.monotonic()
@@ -451,6 +517,8 @@ def main(argv: list[str] | None = None) -> int:
         with Simulator(time_scale=args.time_scale, seed=1, request_log=str(tmp / "requests.jsonl")) as sim:
             os.environ["REQUESTS_CA_BUNDLE"] = sim.ca_path
             stages: list[tuple[str, Callable[[], None]]] = [
+                ("quick", lambda: quick_rows(args, tmp, sim, figures, rows)),
+            ] if only else [
                 ("chain", lambda: _with_sim(args.makespan_time_scale, tmp,
                                             lambda s: bench_chain(s, tmp, args.makespan_time_scale, figures,
                                                                   rows))),

@@ -99,6 +99,7 @@ class WorkspaceStep(DeploymentStep):
 class VnetStep(DeploymentStep):
     client = "network"
     operations = "virtual_networks"
+    list_method = "list"  # the plan reads all of them in one request
     resource_type = "Microsoft.Network/virtualNetworks"
     unordered = ("properties.addressSpace.addressPrefixes",)
     owns: ClassVar[Mapping[str, Any]] = {"properties.dhcpOptions.dnsServers": None}
@@ -228,6 +229,7 @@ class SubnetStep(DeploymentStep):
 class PeeringStep(DeploymentStep):
     client = "network"
     operations = "virtual_network_peerings"
+    list_method = "list"  # the plan reads all of them in one request
     resource_type = "Microsoft.Network/virtualNetworks/virtualNetworkPeerings"
 
     def __init__(

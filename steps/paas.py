@@ -354,6 +354,7 @@ class PrivateDnsLinkStep(PlatformStep):
 
     client = "privatedns"
     operations = "virtual_network_links"
+    list_method = "list"  # the plan reads all of them in one request
     resource_type = "Microsoft.Network/privateDnsZones/virtualNetworkLinks"
     taggable: ClassVar[bool | None] = True  # links are tracked resources with tags
     immutable = ("properties.virtualNetwork",)

@@ -43,6 +43,28 @@ def test_help_lists_commands_and_exit_codes_without_importing_azure() -> None:
     assert probe.stdout.strip() == "[]", "--help must not import the Azure SDKs, pydantic or rich"
 
 
+def test_up_imports_logging_and_the_simulator_server_only_when_used() -> None:
+    """What ``up`` does before its first ARM request (issue 15, CLI start): the logger is set up
+    without importing structlog (nor rich behind it) and the development credential without the
+    simulator's server; both arrive on first use."""
+    probe = subprocess.run(
+        [sys.executable, "-c",
+         "import sys, argparse\n"
+         "from hubspoke_deploy.cli import _configure_logging\n"
+         "from hubspoke_deploy.simulator import SimulatorCredential\n"
+         "log = _configure_logging(argparse.Namespace(log_format='json', verbose=0))\n"
+         "SimulatorCredential()\n"
+         "early = sorted(m for m in sys.modules if m.split('.')[0] in ('structlog', 'rich')\n"
+         "               or m == 'hubspoke_deploy.simulator.server')\n"
+         "log.info('probe')\n"
+         "from hubspoke_deploy.simulator import Simulator, LATENCY_S\n"
+         "print(early, 'structlog' in sys.modules, Simulator.__name__, len(LATENCY_S) > 10)"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.strip().splitlines()[-1] == "[] True Simulator True"
+
+
 def test_examples_validate() -> None:
     for name in ("sandbox.toml", "prod.toml"):
         res = run("validate", "--config", str(EXAMPLES / name))
