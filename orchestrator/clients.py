@@ -42,6 +42,9 @@ class RetrySettings:
     total: int = 10
     backoff_factor: float = 0.8
     backoff_max: float = 60.0
+    # retries of a 429 (ARM throttling), a budget of their own: waiting out a throttled burst is
+    # expected, not an error (each wait is Retry-After capped at backoff_max)
+    throttle_total: int = 30
 
 
 @functools.lru_cache(maxsize=1)
@@ -66,9 +69,29 @@ def _capped_policy_class() -> type[Any]:
         (https://learn.microsoft.com/azure/azure-resource-manager/management/request-limits-and-throttling).
         """
 
-        def __init__(self, *, cancel: threading.Event | None = None, **kwargs: Any) -> None:
+        def __init__(self, *, cancel: threading.Event | None = None, throttle_total: int = 30,
+                     **kwargs: Any) -> None:
             super().__init__(**kwargs)
             self._cancel = cancel
+            self._throttle_total = throttle_total
+
+        def configure_retries(self, options: dict[str, Any]) -> dict[str, Any]:
+            settings: dict[str, Any] = super().configure_retries(options)
+            settings["throttle"] = self._throttle_total
+            return settings
+
+        def increment(self, settings: dict[str, Any], response: Any = None, error: Any = None) -> bool:
+            """A 429 spends the throttling budget, not the one of errors: ARM's throttling is
+            waited out (each wait capped and cancellable) for up to ``throttle_total`` retries,
+            while 5xx and dropped connections keep ``retry_total``."""
+            if error is None and response is not None and getattr(response, "http_response", None) is not None \
+                    and response.http_response.status_code == 429:
+                settings["throttle"] -= 1
+                if settings["throttle"] < 0:
+                    return False
+                settings["total"] += 1  # undone by the base class: a 429 leaves these budgets as they were
+                settings["status"] += 1
+            return bool(super().increment(settings, response=response, error=error))
 
         def is_retry(self, settings: dict[str, Any], response: Any) -> bool:
             if response.http_response.status_code == 429:
@@ -98,6 +121,7 @@ def capped_retry_policy(settings: RetrySettings, cancel: threading.Event | None 
     """The azure-core retry policy of every SDK client (see ``_capped_policy_class``)."""
     return _capped_policy_class()(
         cancel=cancel,
+        throttle_total=settings.throttle_total,
         retry_total=settings.total,
         # azure-core caps status (429/5xx), connect and read retries at 3 each by
         # default; ARM throttling bursts need more, bounded by retry_total.

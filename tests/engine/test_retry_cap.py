@@ -65,8 +65,8 @@ def test_retry_after_3600_waits_at_most_max_delay_and_one_layer_retries(
 
     def up() -> Any:
         with open_session(cfg, command="up", steps=[rg], on_event=events.append) as session:
-            # the runner's loopback settings: azure-core retry_total=10, waits capped at 1 s
-            assert session.clients.retry.backoff_max == 1.0
+            # the runner's loopback settings: a 429 budget of throttle_total=30, waits capped at 1 s
+            assert session.clients.retry.backoff_max == 1.0 and session.clients.retry.throttle_total == 30
             return session.engine.up()
 
     caplog.set_level(logging.WARNING, logger="hubspoke_deploy.orchestrator.retry")
@@ -82,12 +82,12 @@ def test_retry_after_3600_waits_at_most_max_delay_and_one_layer_retries(
 
     attempts = [e for e in _entries(log) if e["resource_id"] == rg.resource_id().lower()]
     assert all(e["status"] == 429 for e in attempts)
-    # one layer's budget: azure-core's retry_total (10) + the first request; tenacity adds none
-    # (the group is not in up's up-front read: nothing about it can need a replacement)
-    assert len(attempts) == 10 + 1, len(attempts)
+    # one layer's budget: azure-core's throttling budget (30) + the first request; tenacity adds
+    # none (the group is not in up's up-front read: nothing about it can need a replacement)
+    assert len(attempts) == 30 + 1, len(attempts)
     assert not [e for e in events if e["event"] == "retry"]  # the step layer never retried the 429
     capped = [r for r in caplog.records if "asked to wait 3600.0s" in r.getMessage()]
-    assert len(capped) == 10 and all("max_delay 1.0s" in r.getMessage() for r in capped)
+    assert len(capped) == 30 and all("max_delay 1.0s" in r.getMessage() for r in capped)
     assert elapsed < BOUND_S
 
 
