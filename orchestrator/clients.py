@@ -10,6 +10,7 @@ import contextlib
 import functools
 import importlib
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,9 +43,10 @@ class RetrySettings:
     total: int = 10
     backoff_factor: float = 0.8
     backoff_max: float = 60.0
-    # retries of a 429 (ARM throttling), a budget of their own: waiting out a throttled burst is
-    # expected, not an error (each wait is Retry-After capped at backoff_max)
-    throttle_total: int = 30
+    # how long one request may wait out ARM's throttling (429), a budget of its own: a throttled
+    # burst is expected, not an error (each wait is Retry-After capped at backoff_max); a count
+    # would starve unlucky requests while many contend for the same token bucket
+    throttle_s: float = 900.0
 
 
 @functools.lru_cache(maxsize=1)
@@ -69,25 +71,24 @@ def _capped_policy_class() -> type[Any]:
         (https://learn.microsoft.com/azure/azure-resource-manager/management/request-limits-and-throttling).
         """
 
-        def __init__(self, *, cancel: threading.Event | None = None, throttle_total: int = 30,
+        def __init__(self, *, cancel: threading.Event | None = None, throttle_s: float = 900.0,
                      **kwargs: Any) -> None:
             super().__init__(**kwargs)
             self._cancel = cancel
-            self._throttle_total = throttle_total
+            self._throttle_s = throttle_s
 
         def configure_retries(self, options: dict[str, Any]) -> dict[str, Any]:
             settings: dict[str, Any] = super().configure_retries(options)
-            settings["throttle"] = self._throttle_total
+            settings["throttle_until"] = time.monotonic() + self._throttle_s
             return settings
 
         def increment(self, settings: dict[str, Any], response: Any = None, error: Any = None) -> bool:
             """A 429 spends the throttling budget, not the one of errors: ARM's throttling is
-            waited out (each wait capped and cancellable) for up to ``throttle_total`` retries,
+            waited out (each wait capped and cancellable) for up to ``throttle_s`` per request,
             while 5xx and dropped connections keep ``retry_total``."""
             if error is None and response is not None and getattr(response, "http_response", None) is not None \
                     and response.http_response.status_code == 429:
-                settings["throttle"] -= 1
-                if settings["throttle"] < 0:
+                if time.monotonic() >= settings["throttle_until"]:
                     return False
                 settings["total"] += 1  # undone by the base class: a 429 leaves these budgets as they were
                 settings["status"] += 1
@@ -121,7 +122,7 @@ def capped_retry_policy(settings: RetrySettings, cancel: threading.Event | None 
     """The azure-core retry policy of every SDK client (see ``_capped_policy_class``)."""
     return _capped_policy_class()(
         cancel=cancel,
-        throttle_total=settings.throttle_total,
+        throttle_s=settings.throttle_s,
         retry_total=settings.total,
         # azure-core caps status (429/5xx), connect and read retries at 3 each by
         # default; ARM throttling bursts need more, bounded by retry_total.

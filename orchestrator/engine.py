@@ -108,6 +108,9 @@ class EngineOptions:
     settle_poll_s: float = 0.05
     # AIMD on ARM's 429s (orchestrator.throttle); False keeps a fixed pool of `parallelism`.
     adaptive: bool = True
+    # how long one request may wait out ARM's throttling (None: the runner's default, 900 s for
+    # Azure, 120 s on a loopback simulator)
+    throttle_wait_s: float | None = None
 
 
 class Engine:

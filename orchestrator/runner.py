@@ -290,7 +290,8 @@ def open_session(
             base_url=endpoint,
             credential_scope=scope,
             connection_verify=verify,
-            retry=RetrySettings(total=10, backoff_factor=0.02 if fast else 0.8, backoff_max=1.0 if fast else 60.0),
+            retry=RetrySettings(total=10, backoff_factor=0.02 if fast else 0.8, backoff_max=1.0 if fast else 60.0,
+                                throttle_s=opts.throttle_wait_s or (120.0 if fast else 900.0)),
             # Poll interval when a service sends no Retry-After: the SDK's 30 s for Azure,
             # short on a loopback endpoint (the simulator compresses time).
             polling_interval=0.05 if fast else None,
