@@ -52,7 +52,14 @@ from hubspoke_deploy.orchestrator.graph import (
 )
 from hubspoke_deploy.orchestrator.locks import ParentLocks
 from hubspoke_deploy.orchestrator.lro import LroRunner
-from hubspoke_deploy.orchestrator.prune import OrphanHandlers, OrphanStep, find_orphans, orphan_steps
+from hubspoke_deploy.orchestrator.prune import (
+    API_VERSIONS,
+    OrphanHandlers,
+    OrphanStep,
+    find_orphans,
+    orphan_steps,
+    read_by_id,
+)
 from hubspoke_deploy.orchestrator.redact import redact, redact_text
 from hubspoke_deploy.orchestrator.results import (
     Action,
@@ -314,11 +321,11 @@ class Engine:
             unread: set[str] = set()
             # Only what Azure cannot change in place can need replacing: those are read up front
             # (by id, one SDK for all); the others are read by their own step as before.
+            # (the others map to None: planned as creates, never as replacements).
             observed = self._read_all(lambda step: bool(step.immutable), failed=unread, generic=True)
-            self._refuse_replacements(self._plan_from(observed), skip=unread | {
-                k for k, step in self.steps.items() if not step.immutable})
+            self._refuse_replacements(self._plan_from(observed), skip=unread)
             with self._prefetch_lock:
-                self._prefetched = {k: v for k, v in observed.items() if v is not None and k in self.steps}
+                self._prefetched = {k: v for k, v in observed.items() if v is not None}
         self.checkpoint.begin_run("up", self.run_id)
         self._set_aside_replaced()
         self.emit("run_started", command="up", steps=len(self.steps), run_id=self.run_id)
@@ -362,20 +369,18 @@ class Engine:
         for entry in plan.entries:
             if entry.action != Action.REPLACE or entry.key in (skip or ()):
                 continue
-            forcing = [c.path for c in entry.changes if c.replace]
             ours, why = self._replaceable(self.steps[entry.key])
-            if not self.options.allow_replace:
+            if ours and self.options.allow_replace:
+                continue
+            if ours:
                 fix = "revert the change in the config, or run up --allow-replace to delete and re-create it"
-                if not ours:
-                    fix = f"revert the change in the config ({why}: it is never replaced)"
-                refused.append({"step": entry.key, "resource_id": entry.resource_id, "forced_by": forcing,
-                                "fix": fix})
-            elif not ours:
-                refused.append({
-                    "step": entry.key, "resource_id": entry.resource_id, "forced_by": forcing,
-                    "fix": (f"{why}: revert the change in the config, or delete or rename that resource "
-                            "yourself and run up again"),
-                })
+            elif not self.options.allow_replace:
+                fix = f"revert the change in the config ({why}: it is never replaced)"
+            else:
+                fix = (f"{why}: revert the change in the config, or delete or rename that resource yourself and "
+                       "run up again")
+            refused.append({"step": entry.key, "resource_id": entry.resource_id,
+                            "forced_by": [c.path for c in entry.changes if c.replace], "fix": fix})
         if refused:
             raise ReplacementsRefused(refused)
 
@@ -504,25 +509,21 @@ class Engine:
             changes = [Change("(resource)", None, "create")]
         else:
             action, changes = classify(step, spec, observed)
-        if action == Action.REPLACE and self.options.allow_replace and not self._replaceable(step)[0]:
-            raise ReplacementRefused(
-                step=step.key,
-                resource_id=step.resource_id(),
-                code="ReplacementRequired",
-                message=(f"{self._replaceable(step)[1]}, so it is never replaced; revert the config change, "
-                         "or delete or rename that resource yourself"),
-            )
-        if action == Action.REPLACE and not self.options.allow_replace:
-            paths = ", ".join(c.path for c in changes if c.replace)
-            raise ReplacementRefused(
-                step=step.key,
-                resource_id=step.resource_id(),
-                code="ReplacementRequired",
-                message=(
-                    f"Azure cannot change {paths} in place; the resource would have to be deleted and "
-                    "re-created. Revert the config change, or re-run with --allow-replace to replace it."
-                ),
-            )
+        if action == Action.REPLACE:
+            # the backstop of up's up-front check (a read that failed then, or --trust-state)
+            ours, why = self._replaceable(step)
+            if not self.options.allow_replace:
+                paths = ", ".join(c.path for c in changes if c.replace)
+                message = (f"Azure cannot change {paths} in place; the resource would have to be deleted and "
+                           "re-created. Revert the config change, or re-run with --allow-replace to replace it.")
+            elif not ours:
+                message = f"{why}, so it is never replaced; revert the config change, or delete or rename that " \
+                          "resource yourself"
+            else:
+                message = ""
+            if message:
+                raise ReplacementRefused(step=step.key, resource_id=step.resource_id(),
+                                         code="ReplacementRequired", message=message)
         if action == Action.NOOP:
             assert observed is not None
             tagged = _tagged(observed, self.deployment_tags)
@@ -788,26 +789,7 @@ class Engine:
 def generic_readable(step: Step) -> bool:
     """Whether the step's resource can be read by id with the generic resources client (its
     type has a known api-version, and the step reads nothing beyond the resource itself)."""
-    from hubspoke_deploy.orchestrator.prune import API_VERSIONS
-
     return step.resource_type.lower() in API_VERSIONS and type(step).finalize_observed is Step.finalize_observed
-
-
-def read_by_id(ctx: StepContext, step: Step) -> Spec | None:
-    """The resource as ARM's REST JSON, through ``resources.get_by_id``: one SDK for every type,
-    so ``up``'s up-front read of every resource does not wait for a dozen SDK packages to import
-    (they load in the background meanwhile). None only on not-found."""
-    from azure.core.exceptions import ResourceNotFoundError
-    from hubspoke_deploy.orchestrator.clients import to_json
-    from hubspoke_deploy.orchestrator.prune import API_VERSIONS
-
-    try:
-        model = ctx.clients.get("resource").resources.get_by_id(
-            step.resource_id(), api_version=API_VERSIONS[step.resource_type.lower()])
-    except ResourceNotFoundError:
-        return None
-    value = to_json(model)
-    return value if isinstance(value, dict) else None
 
 
 def desired_resource(step: Step, spec: Spec, observed: Spec | None) -> dict[str, Any]:

@@ -120,6 +120,32 @@ def parent_id(resource_id: str) -> str | None:
     return resource_id.rstrip("/").rsplit("/", 2)[0]
 
 
+def api_version(step: Step) -> str:
+    """The api-version to read or delete the step's resource by id."""
+    version = API_VERSIONS.get(step.resource_type.lower())
+    if version is None:
+        raise RuntimeError(
+            f"{step.key}: no api-version known for {step.resource_type}; add it to "
+            "hubspoke_deploy.orchestrator.prune.API_VERSIONS"
+        )
+    return version
+
+
+def read_by_id(ctx: StepContext, step: Step) -> Spec | None:
+    """The step's resource as ARM's REST JSON, through ``resources.get_by_id`` (one SDK for every
+    type: orphans, whose step class is gone, and ``up``'s up-front read, which then waits for no
+    SDK package to import). None only on not-found."""
+    from azure.core.exceptions import ResourceNotFoundError
+    from hubspoke_deploy.orchestrator.clients import to_json
+
+    try:
+        model = ctx.clients.get("resource").resources.get_by_id(step.resource_id(), api_version=api_version(step))
+    except ResourceNotFoundError:
+        return None
+    value = to_json(model)
+    return value if isinstance(value, dict) else None
+
+
 def orphan_key(key: str, resource_id: str) -> str:
     """Checkpoint key of a resource left behind by a key that now names another resource."""
     return f"{key}~{hashlib.sha256(resource_id.lower().encode()).hexdigest()[:8]}"
@@ -263,7 +289,6 @@ class OrphanStep(Step):
         self.handler = handler
         self.taggable = orphan.taggable  # type: ignore[misc]
         self.resource_type = orphan.resource_type  # type: ignore[misc]
-        self._type = orphan.resource_type
 
     def resource_id(self) -> str:
         return self.orphan.resource_id
@@ -271,28 +296,11 @@ class OrphanStep(Step):
     def lock_keys(self) -> tuple[str, ...]:
         return tuple(self.orphan.lock_keys)
 
-    def api_version(self) -> str:
-        version = API_VERSIONS.get(self._type.lower())
-        if version is None:
-            raise RuntimeError(
-                f"{self.key}: no api-version known for {self._type}; add it to "
-                "hubspoke_deploy.orchestrator.prune.API_VERSIONS"
-            )
-        return version
-
     def desired(self, config: Any, upstream: Mapping[str, Outputs]) -> Spec:
         return {"(orphan)": UNKNOWN}
 
     def read(self, ctx: StepContext) -> Spec | None:
-        from azure.core.exceptions import ResourceNotFoundError
-        from hubspoke_deploy.orchestrator.clients import to_json
-
-        try:
-            model = ctx.clients.get("resource").resources.get_by_id(self.resource_id(), api_version=self.api_version())
-        except ResourceNotFoundError:
-            return None
-        observed = to_json(model)
-        return observed if isinstance(observed, dict) else None
+        return read_by_id(ctx, self)
 
     def apply(self, ctx: StepContext, spec: Spec, observed: Spec | None) -> Spec:
         raise RuntimeError(f"{self.key}: an orphan is only ever deleted")
@@ -301,13 +309,13 @@ class OrphanStep(Step):
         from azure.core.exceptions import ResourceNotFoundError
 
         resources = ctx.clients.get("resource").resources
-        version = self.api_version()
+        version = api_version(self)
         begin: Callable[..., Any] = resources.begin_delete_by_id
         try:
             ctx.lro.run(
                 lambda **kw: begin(self.resource_id(), api_version=version, **kw),
                 kind="delete",
-                resource_type=self._type,
+                resource_type=self.resource_type,
                 reread=lambda: self.read(ctx),
             )
         except ResourceNotFoundError:

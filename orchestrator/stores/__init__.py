@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hubspoke_deploy.errors import ConfigError, Problem
-from hubspoke_deploy.orchestrator.stores.blob import BlobStore
 from hubspoke_deploy.orchestrator.stores.common import (
     DEFAULT_LEASE_SECONDS,
     KEEP_VERSIONS,
@@ -46,6 +45,16 @@ from hubspoke_deploy.orchestrator.stores.file import FileStore, read_document
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
+    from hubspoke_deploy.orchestrator.stores.blob import BlobStore
+
+
+def __getattr__(name: str) -> Any:
+    """``BlobStore`` loads azure-storage-blob (~0.2 s): only when a blob store is asked for."""
+    if name == "BlobStore":
+        from hubspoke_deploy.orchestrator.stores.blob import BlobStore
+
+        return BlobStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "DEFAULT_LEASE_SECONDS",
@@ -107,6 +116,8 @@ def open_store(
     env_name = _field(state_cfg, "connection_string_env")
     lease_seconds = int(_field(state_cfg, "lease_seconds", DEFAULT_LEASE_SECONDS) or DEFAULT_LEASE_SECONDS)
     if env_name and env.get(str(env_name)):
+        from hubspoke_deploy.orchestrator.stores.blob import BlobStore
+
         return BlobStore(env[str(env_name)], container, blob, lease_seconds=lease_seconds)
     account_url = _field(state_cfg, "account_url")
     if not account_url:
@@ -132,4 +143,6 @@ def open_store(
                 fix="sign in (az login / managed identity) or use a connection string for Azurite",
             )
         )
+    from hubspoke_deploy.orchestrator.stores.blob import BlobStore
+
     return BlobStore(str(account_url), container, blob, credential, lease_seconds=lease_seconds)
