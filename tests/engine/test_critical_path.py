@@ -22,7 +22,8 @@ from hubspoke_deploy.steps.architecture import build_steps
 @pytest.fixture(scope="module")
 def logged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Simulator, Path]]:
     log = tmp_path_factory.mktemp("critical") / "requests.jsonl"
-    with Simulator(time_scale=0.002, seed=3, request_log=str(log)) as sim:
+    # the firewall takes 6 s at this clock: wide enough for the ordering facts on a loaded machine
+    with Simulator(time_scale=0.01, seed=3, request_log=str(log)) as sim:
         yield sim, log
 
 
@@ -38,10 +39,15 @@ def _cfg(sim: Simulator, tmp_path: Path) -> Any:
     })
 
 
-def _puts(log: Path, resource_id: str) -> list[float]:
+def _lines(log: Path) -> int:
+    return len(log.read_text().splitlines()) if log.exists() else 0
+
+
+def _puts(log: Path, resource_id: str, since: int) -> list[float]:
+    """Accepted PUTs to the resource logged after line ``since`` (this test's own requests)."""
     rid = resource_id.lower()
     out = []
-    for line in log.read_text().splitlines():
+    for line in log.read_text().splitlines()[since:]:
         e = json.loads(line)
         if e["method"] == "PUT" and e["resource_id"] == rid and int(e["status"]) < 400:
             out.append(float(e["time"]))
@@ -55,6 +61,7 @@ def test_route_table_before_the_firewall_completes_and_the_cluster_after_its_rul
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", sim.ca_path)
     sim.reset()
     cfg = _cfg(sim, tmp_path)
+    start = _lines(log)
     finished: dict[str, float] = {}
 
     def on_event(event: dict[str, Any]) -> None:
@@ -66,17 +73,17 @@ def test_route_table_before_the_firewall_completes_and_the_cluster_after_its_rul
         result = session.engine.up()
     assert result.status == RunStatus.SUCCEEDED
 
-    [rt_put] = _puts(log, steps["rt.aks"].resource_id())
-    [subnet_put] = _puts(log, steps["subnet.aks.system_nodes"].resource_id())
-    [aks_put] = _puts(log, steps["aks"].resource_id())
+    [rt_put] = _puts(log, steps["rt.aks"].resource_id(), start)
+    [subnet_put] = _puts(log, steps["subnet.aks.system_nodes"].resource_id(), start)
+    [aks_put] = _puts(log, steps["aks"].resource_id(), start)
     assert rt_put < finished["fw"], "the route table waited for the firewall"
     assert subnet_put < finished["fw"], "the node subnet waited for the firewall"
     assert aks_put > finished["fw"] and aks_put > finished["fw.rcg.aks-egress"]
     # the other groups follow the firewall (they are not on its path)
     for group in ("fw.rcg.registries",):
-        assert min(_puts(log, steps[group].resource_id())) > finished["fw"]
+        assert min(_puts(log, steps[group].resource_id(), start)) > finished["fw"]
     # the next hop Azure gave the firewall is the one the route was created with: no repair write
-    assert _puts(log, steps["rt.aks.next-hop"].resource_id()) == []
+    assert _puts(log, steps["rt.aks.next-hop"].resource_id(), start) == []
     route = sim.get_resource(steps["rt.aks"].resource_id())
     assert route is not None
     fw = sim.get_resource(steps["fw"].resource_id())
