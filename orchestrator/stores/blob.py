@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import copy
+import json
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
@@ -20,6 +23,7 @@ from azure.core.exceptions import (
 )
 from azure.storage.blob import BlobClient, BlobLeaseClient, BlobServiceClient, ContentSettings
 from hubspoke_deploy.errors import StateConflict, StateCorrupt, StateError, StateLocked
+from hubspoke_deploy.orchestrator.stores import journal
 from hubspoke_deploy.orchestrator.stores.common import (
     _HOLDER_KEYS,
     DEFAULT_LEASE_SECONDS,
@@ -42,6 +46,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _META_PREFIX = "hubspoke_"
+#: Metadata key naming the journal generation a base document and its journal belong to.
+_EPOCH_KEY = "journal_epoch"
+#: The journal's name: the state blob's name plus this suffix, in the same container.
+JOURNAL_SUFFIX = ".journal"
 
 
 def _holder_metadata(info: LockInfo) -> dict[str, str]:
@@ -89,7 +97,19 @@ class BlobStore(StateStore):
       there is no document; a zero-length blob therefore means "no document yet": a valid
       document is never empty). Renewed every ``lease_seconds / 3`` in a daemon thread. The
       holder is written into the blob's metadata right after the lease is taken.
-    * Writes: ``Put Blob`` with the lease id and ``If-Match`` the ETag this store last saw.
+    * Writes: a whole document is ``Put Blob`` with the lease id and ``If-Match`` the ETag this
+      store last saw. Between whole documents a write is one ``Append Block`` to the journal,
+      an append blob named ``<blob>.journal`` beside it (the entries of :mod:`.journal`): it
+      carries the same lease id (the journal is leased with the state blob's lease id, renewed,
+      released and broken with it), ``If-Match`` the journal's last ETag and the append
+      position this store expects, so a write costs what changed, not the document's size.
+      https://learn.microsoft.com/en-us/rest/api/storageservices/append-block (lease id,
+      ``x-ms-blob-condition-appendpos`` -> 412 ``AppendPositionConditionNotMet``, If-Match).
+      Once the journal is as large as the document, the next write is a whole document
+      (compaction) and the journal is emptied. Both blobs carry a ``journal_epoch`` in their
+      metadata, set anew by each whole write: a journal whose epoch is not the document's (a
+      compaction cut short between the two writes) is ignored, never replayed on the newer
+      document, and the next write repairs it.
     * Versions: before each write the current document is snapshotted (``Snapshot Blob``,
       also lease- and ETag-conditional). Snapshots rather than copies because a snapshot is
       a server-side, constant-cost request (no bytes re-uploaded, so writes stay cheap as the
@@ -144,6 +164,17 @@ class BlobStore(StateStore):
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._snapshots: list[str] | None = None  # oldest first, once listed
+        # the journal (see the class docstring)
+        self._jclient: BlobClient = service.get_blob_client(container, blob + JOURNAL_SUFFIX)
+        self._jlease: BlobLeaseClient | None = None
+        self._jetag: str | None = None
+        self._epoch = ""  # the journal epoch of the document this store last read or wrote
+        self._doc: dict[str, Any] | None = None  # base + journal, as last read or written
+        self._base_bytes = 0
+        self._journal_bytes = 0  # intact bytes = the append position
+        self._torn = False  # the journal has a torn tail or belongs to another epoch
+
+    journaled = True
 
     @classmethod
     def from_connection_string(cls, connection_string: str, container: str, blob: str, **kwargs: Any) -> BlobStore:
@@ -182,10 +213,12 @@ class BlobStore(StateStore):
                         f"state changed underneath this run: {self.describe()} was modified between "
                         f"this run's read and its lock; nothing was written. Run again."
                     )
-                self._meta = _holder_metadata(info)
+                epoch = (props.metadata or {}).get(_EPOCH_KEY)
+                self._meta = _holder_metadata(info) | ({_EPOCH_KEY: epoch} if epoch else {})
                 resp = self._client.set_blob_metadata(
                     self._meta, lease=lease, etag=props.etag, match_condition=MatchConditions.IfNotModified
                 )
+                jlease = self._acquire_journal_lease(str(lease.id))
             except (StateError, AzureError) as err:
                 if lease.id and self._lease_taken(lease):
                     with contextlib.suppress(AzureError):
@@ -201,17 +234,51 @@ class BlobStore(StateStore):
             self._etag = str(resp["etag"])
             self._has_doc = (props.size or 0) > 0
             self._lease = lease
+            self._jlease = jlease
             self._lost = None
             self._last_renewed = time.monotonic()
             self._stop = threading.Event()
             if self.renew:
                 self._thread = threading.Thread(
                     target=self._renew_loop,
-                    args=(lease, self._stop),
+                    args=((lease, jlease), self._stop),
                     name=f"hubspoke-lease-{self.blob}",
                     daemon=True,
                 )
                 self._thread.start()
+
+    def _acquire_journal_lease(self, lease_id: str) -> BlobLeaseClient:
+        """Lease the journal with the state blob's lease id (creating an empty journal first if
+        there is none). The state blob's lease is the lock: a journal lease left by a run that
+        lost it (killed, or its lock broken) is broken, so that run can append nothing more."""
+        jlease = BlobLeaseClient(self._jclient, lease_id=lease_id)
+        for _attempt in range(3):
+            try:
+                jlease.acquire(lease_duration=self.lease_seconds)
+            except ResourceNotFoundError:
+                with contextlib.suppress(ResourceExistsError, ResourceModifiedError):
+                    self._jclient.create_append_blob(match_condition=MatchConditions.IfMissing)
+                continue
+            except HttpResponseError as err:
+                if err.status_code == 409 and _error_code(err) in (
+                    "LeaseAlreadyPresent",
+                    "LeaseIsBreakingAndCannotBeAcquired",
+                ):
+                    with contextlib.suppress(HttpResponseError):
+                        BlobLeaseClient(self._jclient).break_lease(lease_break_period=0)
+                    continue
+                raise
+            props = self._jclient.get_blob_properties(lease=jlease)
+            if self._jetag is not None and props.etag != self._jetag:
+                with contextlib.suppress(AzureError):
+                    jlease.release()
+                raise StateConflict(
+                    f"state changed underneath this run: {self.describe()} was modified between "
+                    f"this run's read and its lock; nothing was written. Run again."
+                )
+            self._jetag = str(props.etag)
+            return jlease
+        raise StateError(f"cannot lock the journal of {self.describe()}: it kept changing hands")
 
     @staticmethod
     def _lease_taken(lease: BlobLeaseClient) -> bool:
@@ -249,12 +316,13 @@ class BlobStore(StateStore):
                 return holder
             time.sleep(0.1)
 
-    def _renew_loop(self, lease: BlobLeaseClient, stop: threading.Event) -> None:
+    def _renew_loop(self, leases: tuple[BlobLeaseClient, ...], stop: threading.Event) -> None:
         wait = self.renew_interval
         while not stop.wait(wait):
             wait = self.renew_interval
             try:
-                lease.renew()
+                for lease in leases:
+                    lease.renew()
                 self._last_renewed = time.monotonic()
             except HttpResponseError as err:
                 if err.status_code in (409, 412) or _is_lease_error(err):
@@ -283,20 +351,25 @@ class BlobStore(StateStore):
     def release(self) -> None:
         with self._mutex:
             lease, self._lease = self._lease, None
+            jlease, self._jlease = self._jlease, None
             self._stop_renewal()
             if lease is None:
                 return
             if self._lost is None:
                 try:
-                    # Clear the holder so nobody is named while the lease is free.
-                    resp = self._client.set_blob_metadata({}, lease=lease)
+                    # Clear the holder so nobody is named while the lease is free (keep the epoch).
+                    kept = {k: v for k, v in self._meta.items() if k == _EPOCH_KEY}
+                    resp = self._client.set_blob_metadata(kept, lease=lease)
                     self._etag = str(resp["etag"])
                 except AzureError as err:
                     log.warning("clearing the state holder on %s failed: %s", self.describe(), _short(err))
-                try:
-                    lease.release()
-                except AzureError as err:
-                    log.warning("releasing the state lease on %s failed: %s", self.describe(), _short(err))
+                for held in (jlease, lease):
+                    if held is None:
+                        continue
+                    try:
+                        held.release()
+                    except AzureError as err:
+                        log.warning("releasing the state lease on %s failed: %s", self.describe(), _short(err))
             self._meta = {}
 
     def holder(self) -> dict[str, str] | None:
@@ -314,16 +387,20 @@ class BlobStore(StateStore):
         former = self.holder()
         if former is None:
             return None
-        try:
-            BlobLeaseClient(self._client).break_lease(lease_break_period=0)
-        except HttpResponseError as err:
-            if not (err.status_code == 409 and "leasenotpresent" in _error_code(err).lower()):
-                raise self._fail("unlock", err) from None
+        for client in (self._client, self._jclient):
+            try:
+                BlobLeaseClient(client).break_lease(lease_break_period=0)
+            except ResourceNotFoundError:
+                pass  # no journal (a state written before it existed)
+            except HttpResponseError as err:
+                if not (err.status_code == 409 and "leasenotpresent" in _error_code(err).lower()):
+                    raise self._fail("unlock", err) from None
         return former
 
     # ---- document
     def load(self) -> dict[str, Any] | None:
         with self._mutex:
+            self._doc = None
             try:
                 downloader = self._client.download_blob(lease=self._lease)
                 raw = downloader.readall()
@@ -331,13 +408,16 @@ class BlobStore(StateStore):
                 self._etag = None
                 self._has_doc = False
                 self._corrupt = None
+                self._forget_journal()
                 return None
             except AzureError as err:
                 raise self._fail("read", err) from None
             self._etag = str(downloader.properties.etag)
+            self._epoch = (downloader.properties.metadata or {}).get(_EPOCH_KEY) or ""
             self._has_doc = len(raw) > 0
             if not raw:
                 self._corrupt = None
+                self._forget_journal()
                 return None  # the empty placeholder that carries the lease: no document yet
             try:
                 doc = _parse(raw, self.describe(), _recover_hint(self.versions(), "snapshot"))
@@ -345,7 +425,38 @@ class BlobStore(StateStore):
                 self._corrupt = str(err)
                 raise
             self._corrupt = None
+            self._base_bytes = len(raw)
+            found = self._replay_journal(doc)
+            if found.torn:
+                log.warning("%s: ignored a torn journal tail (%d intact entries kept); the next write "
+                            "repairs it", self.describe(), len(found.entries))
+            self._doc = json.loads(json.dumps(doc))
             return doc
+
+    def _forget_journal(self) -> None:
+        with contextlib.suppress(ResourceNotFoundError):
+            self._jetag = str(self._jclient.get_blob_properties().etag)
+        self._journal_bytes, self._torn = 0, False
+
+    def _replay_journal(self, doc: dict[str, Any]) -> journal.Replay:
+        """Apply the journal's intact entries to ``doc`` when it belongs to the document's epoch."""
+        self._journal_bytes, self._torn = 0, False
+        try:
+            downloader = self._jclient.download_blob(lease=self._jlease)
+            jraw = downloader.readall()
+        except ResourceNotFoundError:
+            self._jetag = None
+            return journal.Replay()
+        except AzureError as err:
+            raise self._fail("read the journal of", err) from None
+        self._jetag = str(downloader.properties.etag)
+        if ((downloader.properties.metadata or {}).get(_EPOCH_KEY) or "") != self._epoch:
+            # a compaction cut short: the document already holds these entries (or newer values)
+            self._torn = bool(jraw)
+            return journal.Replay(torn=bool(jraw))
+        found = journal.replay(doc, jraw)
+        self._journal_bytes, self._torn = found.valid_bytes, found.torn
+        return found
 
     def _check_writable(self, *, allow_corrupt: bool = False) -> BlobLeaseClient:
         lease = self._lease
@@ -382,8 +493,41 @@ class BlobStore(StateStore):
             lease = self._check_writable()
             self._write(data, lease)
 
+    def append(self, changes: Mapping[str, Any]) -> None:
+        with self._mutex:
+            lease = self._check_writable()
+            if self._doc is None:
+                raise StateError(f"cannot append to {self.describe()}: no document was loaded or saved yet")
+            entry = journal.encode(changes)
+            payload = json.loads(entry.split(b" ", 3)[3])  # a private copy of the changes
+            if self._torn or journal.due(self._journal_bytes, self._base_bytes):
+                # compaction: the document absorbs the journal (and a torn or stale one goes away)
+                self._write(_serialize(journal.apply(copy.deepcopy(self._doc), payload)), lease)
+                return
+            started = time.perf_counter()
+            try:
+                resp = self._jclient.append_block(
+                    entry,
+                    lease=self._jlease,
+                    etag=self._jetag,
+                    match_condition=MatchConditions.IfNotModified,
+                    appendpos_condition=self._journal_bytes,
+                )
+            except HttpResponseError as err:
+                raise self._conflict(err) from None
+            except AzureError as err:
+                raise self._fail("write", err) from None
+            self._jetag = str(resp["etag"])
+            self._journal_bytes += len(entry)
+            journal.apply(self._doc, payload)
+            self.stats.record(len(entry), time.perf_counter() - started)
+
     def _write(self, data: bytes, lease: BlobLeaseClient) -> None:
+        """A whole document: snapshot the current one, put the new one with a new journal
+        epoch, then empty the journal under that epoch."""
         started = time.perf_counter()
+        epoch = uuid.uuid4().hex[:16]
+        meta = {**self._meta, _EPOCH_KEY: epoch}
         try:
             if self._has_doc:
                 snap = self._client.create_snapshot(
@@ -397,15 +541,25 @@ class BlobStore(StateStore):
                 lease=lease,
                 etag=self._etag,
                 match_condition=MatchConditions.IfNotModified,
-                metadata=self._meta,  # Put Blob replaces metadata: keep the holder on it
+                metadata=meta,  # Put Blob replaces metadata: keep the holder on it
                 content_settings=ContentSettings(content_type="application/json"),
             )
+            self._etag = str(resp["etag"])
+            self._meta, self._epoch = meta, epoch
+            self._has_doc = True
+            # Emptying the journal (Put Blob of an append blob) keeps its lease.
+            guard: dict[str, Any] = (
+                {"etag": self._jetag, "match_condition": MatchConditions.IfNotModified} if self._jetag else {}
+            )
+            jresp = self._jclient.create_append_blob(metadata={_EPOCH_KEY: epoch}, lease=self._jlease, **guard)
         except HttpResponseError as err:
             raise self._conflict(err) from None
         except AzureError as err:
             raise self._fail("write", err) from None
-        self._etag = str(resp["etag"])
-        self._has_doc = True
+        self._jetag = str(jresp["etag"])
+        self._journal_bytes, self._torn = 0, False
+        self._doc = json.loads(data)
+        self._base_bytes = len(data)
         self._prune(lease)
         self.stats.record(len(data), time.perf_counter() - started)
 
@@ -464,3 +618,28 @@ class BlobStore(StateStore):
             self._corrupt = None
 
 
+
+
+def read_blob_document(service: BlobServiceClient, container: str, blob: str) -> dict[str, Any] | None:
+    """The document a :class:`BlobStore` keeps in ``container/blob`` (the document plus the intact
+    entries of its journal, when the journal belongs to the document's epoch), read without the
+    lock (for watching a run from outside: tests, monitoring); None if there is none yet."""
+    try:
+        downloader = service.get_blob_client(container, blob).download_blob()
+        raw = downloader.readall()
+    except ResourceNotFoundError:
+        return None
+    if not raw:
+        return None
+    doc = json.loads(raw)
+    if not isinstance(doc, dict):
+        raise StateCorrupt(f"checkpoint state blob {container}/{blob} does not hold a JSON object")
+    epoch = (downloader.properties.metadata or {}).get(_EPOCH_KEY) or ""
+    try:
+        jdownloader = service.get_blob_client(container, blob + JOURNAL_SUFFIX).download_blob()
+        jraw = jdownloader.readall()
+    except ResourceNotFoundError:
+        return doc
+    if ((jdownloader.properties.metadata or {}).get(_EPOCH_KEY) or "") == epoch:
+        journal.replay(doc, jraw)
+    return doc

@@ -8,7 +8,6 @@ then the next run proceeds and finishes the deployment.
 from __future__ import annotations
 
 import importlib.util
-import json
 import socket
 import sys
 import time
@@ -20,6 +19,7 @@ from typing import Any
 
 import pytest
 from azure.storage.blob import BlobServiceClient
+from hubspoke_deploy.orchestrator.stores.blob import read_blob_document
 from hubspoke_deploy.simulator import Simulator
 
 
@@ -90,12 +90,17 @@ def test_five_simultaneous_runs_then_the_killed_holder_blocks_until_its_lease_ex
         except Exception:
             return False
 
+    service = BlobServiceClient.from_connection_string(azurite.connection_string)
+
+    def document() -> dict[str, Any]:
+        return read_blob_document(service, container, "sandbox.state.json") or {}
+
     def succeeded_steps() -> int:
         try:
-            raw = blob.download_blob().readall()
+            doc = document()
         except Exception:
             return 0
-        return sum(1 for r in json.loads(raw).get("steps", {}).values() if r.get("status") == "succeeded") if raw else 0
+        return sum(1 for r in doc.get("steps", {}).values() if r.get("status") == "succeeded")
 
     procs = [S.spawn_cli(env, "up", "--yes") for _ in range(5)]
     try:
@@ -125,7 +130,7 @@ def test_five_simultaneous_runs_then_the_killed_holder_blocks_until_its_lease_ex
     assert expired_after <= LEASE_SECONDS + 5
     nxt = S.run_cli(env, "up", "--yes")
     assert nxt.returncode == 0, S.tail(nxt.stderr)
-    final = json.loads(blob.download_blob().readall())
+    final = document()
     assert all(r["status"] == "succeeded" for r in final["steps"].values())
     report(f"concurrency x5: 1 proceeded, 4 exited 3 naming the holder (pid {holder.pid}); after SIGKILL of the "
            f"holder the next run exited 3, the lease expired {expired_after:.1f}s after the kill "

@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 from azure.mgmt.network import NetworkManagementClient
-from azure.storage.blob import BlobLeaseClient, BlobServiceClient
+from azure.storage.blob import BlobServiceClient
+from hubspoke_deploy.orchestrator.stores import BlobStore
+from hubspoke_deploy.orchestrator.stores.blob import JOURNAL_SUFFIX, read_blob_document
 from hubspoke_deploy.simulator import FaultSpec, Simulator, SimulatorCredential
 
 
@@ -109,24 +111,31 @@ def test_lease_broken_underneath_a_run_stops_it_without_corrupting_state(
     env = S.cli_env(sim, None, HUBSPOKE_STATE_BACKEND="blob", HUBSPOKE_STATE_CONNECTION_STRING_ENV="AZURITE_CONN",
                     AZURITE_CONN=azurite.connection_string, HUBSPOKE_STATE_CONTAINER=container,
                     HUBSPOKE_STATE_LEASE_SECONDS="15")
-    blob = BlobServiceClient.from_connection_string(azurite.connection_string).get_blob_client(
-        container, "sandbox.state.json")
+    service = BlobServiceClient.from_connection_string(azurite.connection_string)
+    journal_blob = service.get_blob_client(container, "sandbox.state.json" + JOURNAL_SUFFIX)
+
+    def document() -> dict[str, Any]:
+        return read_blob_document(service, container, "sandbox.state.json") or {}
 
     def succeeded_steps() -> int:
         try:
-            raw = blob.download_blob().readall()
+            doc = document()
         except Exception:
             return 0
-        if not raw:
-            return 0
-        return sum(1 for r in json.loads(raw).get("steps", {}).values() if r.get("status") == "succeeded")
+        return sum(1 for r in doc.get("steps", {}).values() if r.get("status") == "succeeded")
+
+    def stored() -> tuple[bytes, bytes]:  # the document and its journal, as bytes
+        return (service.get_blob_client(container, "sandbox.state.json").download_blob().readall(),
+                journal_blob.download_blob().readall())
 
     proc = S.spawn_cli(env, "up", "--yes")
     try:
         assert S.wait_for(lambda: succeeded_steps() >= 5 or proc.poll() is not None, timeout=60)
         assert proc.poll() is None, "the run finished before the lease could be broken"
-        BlobLeaseClient(blob).break_lease(lease_break_period=0)
-        at_break = blob.download_blob().readall()
+        # what `hubspoke-deploy unlock` does: break the state blob's lease and its journal's
+        BlobStore(azurite.connection_string, container, "sandbox.state.json").break_lock()
+        at_break = stored()
+        doc_at_break = document()
         broke_at = time.monotonic()
         _out, err = proc.communicate(timeout=120)
     finally:
@@ -134,16 +143,15 @@ def test_lease_broken_underneath_a_run_stops_it_without_corrupting_state(
             proc.kill()
             proc.communicate()
     stopped_after = time.monotonic() - broke_at
-    after = blob.download_blob().readall()
-    steps_at_break = sum(1 for r in json.loads(at_break)["steps"].values() if r.get("status") == "succeeded")
+    steps_at_break = sum(1 for r in doc_at_break["steps"].values() if r.get("status") == "succeeded")
     assert proc.returncode == 1, S.tail(err)
     assert "state changed underneath this run" in err, S.tail(err)
-    assert after == at_break  # not one write after the lease was broken
-    json.loads(after)  # and what is there is a whole document
+    assert stored() == at_break  # not one write (whole or journal entry) after the lock was broken
+    json.loads(at_break[0])  # and what is there is a whole document
 
     resumed = S.run_cli(env, "up", "--yes")
     assert resumed.returncode == 0, S.tail(resumed.stderr)
-    final = json.loads(blob.download_blob().readall())
+    final = document()
     assert all(r["status"] == "succeeded" for r in final["steps"].values())
     report(
         f"lease broken: run stopped {stopped_after:.1f}s after the break with exit 1, 0 state writes after it "
