@@ -103,6 +103,16 @@ class _UnknownOutputs(dict[str, Any]):
         return UNKNOWN
 
 
+def _group_of(resource_id: str, subscription_id: str) -> str:
+    """The lower-case resource group name of ``resource_id`` when it lives in a resource group
+    of ``subscription_id`` (a resource group itself included), else ''."""
+    parts = resource_id.strip("/").split("/")
+    if (len(parts) >= 4 and parts[0].lower() == "subscriptions" and parts[1].lower() == subscription_id.lower()
+            and parts[2].lower() == "resourcegroups" and subscription_id):
+        return parts[3].lower()
+    return ""
+
+
 @dataclass
 class EngineOptions:
     parallelism: int = 32
@@ -560,6 +570,14 @@ class Engine:
         steps = self.steps if steps is None else steps
         observed: dict[str, Spec | None] = {k: None for k in steps}
         todo = [s for s in steps.values() if wanted(s)]
+        if len(todo) > 1:
+            # Nothing exists in a resource group that does not: on a fresh deploy one read per
+            # group replaces a read per resource (ARM answers 404 ResourceGroupNotFound for each).
+            # A group's own step is read first, and that read is its observation.
+            missing, probed = self._probe_groups(todo, steps, generic)
+            observed.update(probed)
+            sub = self._ctx_subscription()
+            todo = [s for s in todo if s.key not in probed and _group_of(s.resource_id(), sub) not in missing]
         groups: dict[tuple[str, ...], list[Step]] = {}
         singles: list[Step] = []
         for s in todo:
@@ -625,6 +643,50 @@ class Engine:
                 for fut in futures:
                     fut.result()
         return observed
+
+    def _ctx_subscription(self) -> str:
+        return str(getattr(self.clients, "subscription_id", "") or "")
+
+    def _probe_groups(
+        self, todo: list[Step], steps: Mapping[str, Step], generic: bool
+    ) -> tuple[set[str], dict[str, Spec | None]]:
+        """Which resource groups of ``todo``'s resources (lower-case names, this subscription)
+        do not exist, and the observations of the groups' own steps (among ``steps``) read on
+        the way. A read that fails counts as "exists" (the resources are then read one by one)."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        sub = self._ctx_subscription()
+        names = {g for g in (_group_of(s.resource_id(), sub) for s in todo) if g}
+        if not names:
+            return set(), {}
+        owners = {_group_of(s.resource_id(), sub): s for s in steps.values()
+                  if s.resource_type.lower() == "microsoft.resources/resourcegroups"}
+        probed: dict[str, Spec | None] = {}
+
+        def absent(name: str) -> bool:
+            step = owners.get(name)
+            try:
+                if step is not None:
+                    ctx = self._ctx(step)
+                    by_id = generic and generic_readable(step)
+                    spec = self.retry.call(lambda: read_by_id(ctx, step) if by_id else step.read(ctx),
+                                           cancel=self.cancel)
+                    probed[step.key] = spec
+                    return spec is None
+                client = self.clients.get("resource")
+                self.retry.call(lambda: client.resource_groups.get(name), cancel=self.cancel)
+            except ResourceNotFoundError:
+                return True
+            except Interrupted:
+                raise
+            except Exception:
+                return False
+            return False
+
+        ordered = sorted(names)
+        with ThreadPoolExecutor(max_workers=min(8, len(ordered)), thread_name_prefix="read") as pool:
+            found = dict(zip(ordered, pool.map(absent, ordered), strict=True))
+        return {n for n, gone in found.items() if gone}, probed
 
     def plan(self, *, refresh_only: bool = False) -> Plan:
         """Read every resource (in parallel) and compare with the desired state; orphans

@@ -91,3 +91,23 @@ def test_a_failed_list_falls_back_to_one_get_each(sim: Simulator, env: dict[str,
     with open_session(cfg, command="plan", steps=swapped, lock=False) as session:
         plan = session.engine.plan()
     assert {e.action for e in plan.entries} == {Action.NOOP}, [(e.key, e.action) for e in plan.entries]
+
+
+def test_nothing_is_read_inside_a_resource_group_that_does_not_exist(sim: Simulator, env: dict[str, str]) -> None:
+    """A fresh deploy: one read per resource group tells that none of its resources exists."""
+    cfg = spokes_cfg(env, 3)
+    steps = build_steps(cfg)
+    groups = {s.resource_id().lower() for s in steps if s.resource_type == "Microsoft.Resources/resourceGroups"}
+    assert len(groups) >= 1
+    with open_session(cfg, command="plan", lock=False) as session:
+        fresh = session.engine.plan()
+    assert {e.action for e in fresh.entries} == {Action.CREATE}
+    assert gets(sim) == len(groups), sim.stats()["methods"]
+
+    with open_session(cfg, command="up") as session:
+        assert session.engine.up().status == RunStatus.SUCCEEDED
+    sim.reset_stats()
+    with open_session(cfg, command="plan", lock=False) as session:  # the groups exist: everything is read
+        again = session.engine.plan()
+    assert {e.action for e in again.entries} == {Action.NOOP}
+    assert gets(sim) > len(groups)
