@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic.json_schema import JsonDict
-
 __all__ = ["CONSTRAINTS", "add_constraints", "cidr_pattern"]
 
 _OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
@@ -127,7 +125,7 @@ CONSTRAINTS: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
-def add_constraints(schema: JsonDict, cls: type[Any]) -> None:
+def add_constraints(schema: dict[str, Any], cls: type[Any]) -> None:
     """``json_schema_extra`` of every config section: merge the section's constraints into its
     properties. On an optional key (``anyOf: [string, null]``) the keywords sit beside the ``anyOf``:
     ``pattern`` binds strings only, ``minimum`` numbers only, ``items`` arrays only."""

@@ -15,7 +15,7 @@ _STATE_BLOB_KEYS = ("account_url", "container", "blob", "connection_string_env",
 
 
 def _written(section: object, keys: tuple[str, ...]) -> list[str]:
-    given = getattr(section, "model_fields_set", set())
+    given: set[str] = getattr(section, "model_fields_set", set())
     return [k for k in keys if k in given]
 
 
