@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from hubspoke_deploy.config.besteffort import semantic_problems_of_partial
 from hubspoke_deploy.config.model import DeploymentConfig, JumpboxConfig
 from hubspoke_deploy.config.validate import did_you_mean, validate_config
 from hubspoke_deploy.errors import ConfigError, Problem
@@ -248,27 +249,11 @@ def _resolve_ssh_key(raw: dict[str, Any], base_dir: Path, problems: list[Problem
     jb["ssh_public_key"] = text.splitlines()[0] if text else text
 
 
-def _semantic_despite_unknown_keys(raw: dict[str, Any], err: ValidationError) -> list[Problem]:
-    """When the only model errors are unknown keys, drop them and still run the semantic checks.
-
-    Dropping an unknown key cannot change the meaning of the rest, so the semantic problems found this way
-    are real; other model errors (wrong types...) would need guessed values, so no second pass then."""
-    items = err.errors(include_url=False)
-    if not items or any(item["type"] != "extra_forbidden" for item in items):
-        return []
-    trimmed = copy.deepcopy(raw)
-    for item in items:
-        node: Any = trimmed
-        *parents, last = item["loc"]
-        for part in parents:
-            node = node[part]
-        if isinstance(node, dict):
-            node.pop(last, None)
-    try:
-        cfg = DeploymentConfig.model_validate(trimmed)
-    except ValidationError:
-        return []
-    return [p for p in validate_config(cfg) if p.severity == "error"]
+def _unless_key_file_failed(problems: list[Problem], semantic: list[Problem]) -> list[Problem]:
+    """The key file could not be used: do not also report "no key" for it."""
+    if any(p.path == "jumpbox.ssh_public_key_path" for p in problems):
+        return [p for p in semantic if not p.path.startswith("jumpbox.ssh_public_key")]
+    return semantic
 
 
 def load_config_dict(
@@ -291,15 +276,13 @@ def load_config_dict(
     try:
         cfg = DeploymentConfig.model_validate(raw)
     except ValidationError as err:
-        problems.extend(_pydantic_problems(err))
-        problems.extend(_semantic_despite_unknown_keys(raw, err))
+        # Every problem in one run: the model's, and the semantic ones of the parts that parsed.
+        model_problems = _pydantic_problems(err)
+        problems.extend(model_problems)
+        problems.extend(_unless_key_file_failed(problems, semantic_problems_of_partial(raw, err)))
         errors = [p for p in _name_env(problems, applied) if p.severity == "error"]
         raise ConfigError(errors, source=source) from err
-    semantic = validate_config(cfg)
-    if any(p.path == "jumpbox.ssh_public_key_path" for p in problems):
-        # The key file could not be used; do not also report "no key" for it.
-        semantic = [p for p in semantic if not p.path.startswith("jumpbox.ssh_public_key")]
-    problems.extend(semantic)
+    problems.extend(_unless_key_file_failed(problems, validate_config(cfg)))
     problems = _name_env(problems, applied)
     errors = [p for p in problems if p.severity == "error"]
     if errors:

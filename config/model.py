@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Literal
 
+from hubspoke_deploy.config.constraints import add_constraints
 from hubspoke_deploy.errors import Problem
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
@@ -75,7 +76,8 @@ MANAGED_BY = "hubspoke-deploy"
 class _Model(BaseModel):
     """Base of every config section: frozen, strict types, unknown keys refused."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+    # json_schema_extra: the value constraints of the JSON Schema (config/constraints.py)
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, json_schema_extra=add_constraints)
 
 
 # --------------------------------------------------------------------------- deployment

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from hubspoke_deploy.config.ignored import ignored_value_warnings
 from hubspoke_deploy.config.model import (
     CLOUD_ENDPOINTS,
     AksConfig,
@@ -25,6 +26,7 @@ from hubspoke_deploy.config.model import (
     SpokeConfig,
 )
 from hubspoke_deploy.errors import Problem
+from hubspoke_deploy.regions import closest_region, location_problem, regions_for
 
 __all__ = ["did_you_mean", "ssh_key_problem", "validate_config"]
 
@@ -241,12 +243,15 @@ def _check_deployment(cfg: DeploymentConfig, c: _Collector) -> bool:
             "starting with a letter and not ending with a hyphen.",
             'e.g. name = "aks-prod".',
         )
-    if not re.match(r"^[a-z][a-z0-9]+$", d.location):
-        c.error(
-            "deployment.location",
-            f"'{d.location}' is not an Azure region name.",
-            'e.g. location = "westeurope".',
-        )
+    known = regions_for(cfg.azure.endpoint)
+    region_like = bool(re.match(r"^[a-z][a-z0-9]+$", d.location))
+    if not region_like or (known is not None and d.location not in known):
+        problem = location_problem(d.location, known or (), source="not in this release's region list")
+        if region_like and known is not None and closest_region(d.location, known) is None:
+            # Maybe a region opened after this release: `plan`/`up` ask the subscription. Warn only.
+            c.warn(problem.path, problem.message, "check the name; plan and up check it against the subscription.")
+        else:
+            c.problems.append(problem)
     if not GUID_RE.match(d.subscription_id):
         c.error(
             "deployment.subscription_id",
@@ -1059,6 +1064,7 @@ def validate_config(cfg: DeploymentConfig) -> list[Problem]:
     _check_jumpbox_bastion(cfg, c)
     _check_resources(cfg, c, name_ok)
     _check_warnings(cfg, c)
+    c.problems.extend(ignored_value_warnings(cfg))
     return c.problems
 
 

@@ -24,6 +24,7 @@ from hubspoke_deploy.orchestrator.engine import Engine, EngineOptions, EventCall
 from hubspoke_deploy.orchestrator.retry import RetryPolicy
 from hubspoke_deploy.orchestrator.step import Step
 from hubspoke_deploy.orchestrator.throttle import AdaptiveLimiter
+from hubspoke_deploy.regions import REGIONS, check_location_online
 
 ARM_SCOPE = "https://management.azure.com/.default"
 
@@ -278,6 +279,8 @@ def open_session(
         fast = is_loopback_url(endpoint)
         cred = credential if credential is not None else make_credential(cfg, endpoint, env)
         check_credential(cred, scope, cfg.azure.credential if credential is None else "given by the caller")
+        if cfg.azure.endpoint in REGIONS:  # a named Azure cloud: its subscription knows today's regions
+            check_location_online(cfg, cred, endpoint, credential_scope=scope, connection_verify=verify)
         opts = options or EngineOptions()
         limiter = AdaptiveLimiter(opts.parallelism) if opts.adaptive else None
         # one cancel event for the engine and the SDK clients' retry waits

@@ -13,6 +13,7 @@ import contextlib
 import json
 import math
 import os
+import shlex
 import signal
 import ssl
 import sys
@@ -556,16 +557,28 @@ class Simulator:
 # ---------------------------------------------------------------------- standalone command
 
 
+def export_lines(endpoint: str, ca_path: str) -> list[str]:
+    """Shell lines that point ``hubspoke-deploy`` (any config: they override ``[azure]``) and the Azure SDKs
+    at this simulator: the endpoint, the simulator credential and the CA bundle that trusts its
+    certificate (azure-core's transport reads ``REQUESTS_CA_BUNDLE``)."""
+    return [
+        f"export HUBSPOKE_AZURE_ENDPOINT={shlex.quote(endpoint)}",
+        "export HUBSPOKE_AZURE_CREDENTIAL=simulator",
+        f"export REQUESTS_CA_BUNDLE={shlex.quote(ca_path)}",
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     """``hubspoke-deploy simulator``: serve until SIGINT/SIGTERM."""
     parser = argparse.ArgumentParser(prog="hubspoke-deploy simulator", description="Run the ARM simulator.")
-    parser.add_argument("--port", type=int, default=8443)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--time-scale", type=float, default=0.002)
+    parser.add_argument("--port", type=int, default=8443, help="HTTPS port (0: any free port)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--time-scale", type=float, default=0.002, help="multiplier of Azure's real durations")
     parser.add_argument("--faults", default="", help='e.g. "429=0.1,500=0.05,drop=0.02,lrofail=0.05,throttle=on"')
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--principal-delay", type=float, default=20.0)
-    parser.add_argument("--request-log", default=None)
+    parser.add_argument("--seed", type=int, default=0, help="random seed of the fault injection")
+    parser.add_argument("--principal-delay", type=float, default=20.0,
+                        help="replication delay of new principals, in real-world seconds")
+    parser.add_argument("--request-log", default=None, help="append one JSON line per ARM request to this file")
     parser.add_argument(
         "--state-file", default=None, help="persist the simulated Azure in this JSON file (loaded at start)"
     )
@@ -607,6 +620,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, handler)
     print(f"endpoint: {sim.endpoint}", flush=True)
     print(f"ca_path: {sim.ca_path}", flush=True)
+    print("# to use it from another shell, paste:", flush=True)
+    for line in export_lines(sim.endpoint, sim.ca_path):
+        print(line, flush=True)
     try:
         while not stop.wait(0.5):
             pass

@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from hubspoke_deploy.regions import REGIONS
 from hubspoke_deploy.simulator.faults import FaultInjector
 from hubspoke_deploy.simulator.providers.base import (
     JSON,
@@ -56,6 +57,7 @@ from hubspoke_deploy.simulator.providers.base import (
     view_hooks_for,
     write_rules_for,
 )
+from hubspoke_deploy.simulator.providers.resources import subscription_locations
 
 __all__ = ["STATE_FORMAT", "ArmEngine", "Operation", "Response", "SimulatorStateError"]
 
@@ -77,6 +79,7 @@ _OP_RE = re.compile(
 )
 _RG_RESOURCES_RE = re.compile(r"^/subscriptions/([^/]+)(?:/resourceGroups/([^/]+))?/resources$", re.IGNORECASE)
 _SUB_RE = re.compile(r"^/subscriptions/([^/]+)$", re.IGNORECASE)
+_LOCATIONS_RE = re.compile(r"^/subscriptions/([^/]+)/locations$", re.IGNORECASE)
 _SUB_PREFIX_RE = re.compile(r"^/subscriptions/([^/?]+)", re.IGNORECASE)
 
 IN_PROGRESS_STATES = ("Creating", "Updating", "Deleting", "Accepted", "Provisioning")
@@ -546,6 +549,9 @@ class ArmEngine:
                     "state": "Enabled",
                 },
             )
+        m4 = _LOCATIONS_RE.match(path)
+        if m4 and method == "GET":
+            return Response(200, {"value": subscription_locations(m4.group(1))})
         parsed = parse_path(path)
         if parsed is None:
             raise ArmError(
@@ -963,6 +969,15 @@ class ArmEngine:
         loc = body.get("location")
         if not isinstance(loc, str) or not loc:
             raise ArmError(400, "LocationRequired", "The location property is required for this definition.")
+        if existing is None and loc.replace(" ", "").lower() not in REGIONS["public"]:
+            # Azure refuses a resource group in a region it does not have, naming the ones it has:
+            # https://github.com/Azure/azure-cli/issues/16368 (LocationNotAvailableForResourceGroup)
+            raise ArmError(
+                400,
+                "LocationNotAvailableForResourceGroup",
+                f"The provided location '{loc}' is not available for resource group. List of available regions "
+                f"is '{','.join(sorted(REGIONS['public']))}'.",
+            )
         if existing is not None and str(existing.get("location", "")).lower() != loc.replace(" ", "").lower():
             raise ArmError(
                 409,
