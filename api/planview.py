@@ -334,15 +334,15 @@ def _collect(shows: Iterable[Show], body: Any, inline: list[str], listed: list[s
             inline.append(f"{show.label} {fmt(values if len(values) > 1 else values[0])}")
 
 
-def _wrap(parts: Sequence[str]) -> list[str]:
+def _wrap(parts: Sequence[str], sep: str = "; ") -> list[str]:
     lines: list[str] = []
     current = ""
     for part in parts:
-        if current and len(current) + 2 + len(part) > _WIDTH - len(_INDENT):
-            lines.append(current)
+        if current and len(current) + len(sep) + len(part) > _WIDTH - len(_INDENT):
+            lines.append(current + sep.rstrip())
             current = part
         else:
-            current = f"{current}; {part}" if current else part
+            current = f"{current}{sep}{part}" if current else part
     if current:
         lines.append(current)
     return lines
@@ -354,6 +354,17 @@ def _short(value: Any, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _names(value: Any) -> Any:
+    """A changed value with its ARM ids shortened to names (``-v`` shows them whole)."""
+    if isinstance(value, str) and _is_id(value):
+        return fmt(value)
+    if isinstance(value, Mapping):
+        return {k: _names(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_names(v) for v in value]
+    return value
+
+
 def summary_line(plan: Any, title: str = "Plan:") -> str:
     """``Plan: 86 to create, 2 to update, 1 to replace, 3 to delete; 5 unchanged.``"""
     counts: dict[str, int] = plan.counts()
@@ -363,7 +374,9 @@ def summary_line(plan: Any, title: str = "Plan:") -> str:
         kept = counts.get("keep", 0)
         extra = f"; {kept} kept" if kept else ""
         return f"{head}: no changes; {unchanged} resource(s) match the config{extra}."
-    text = ", ".join(f"{counts.get(action, 0)} {words}" for action, words in _SUMMARY_ORDER)
+    # a plan for up names all four (like terraform's); a teardown or drift report what it has
+    text = ", ".join(f"{counts.get(action, 0)} {words}" for action, words in _SUMMARY_ORDER
+                     if head == "Plan" or counts.get(action))
     rest = [f"{counts[a]} {w}" for a, w in (("no-op", "unchanged"), ("keep", "kept")) if counts.get(a)]
     return f"{head}: {text}" + (f"; {', '.join(rest)}" if rest else "") + "."
 
@@ -389,9 +402,17 @@ def plan_lines(plan: Any, title: str = "Plan:", *, verbose: int = 0) -> list[str
         if not items:
             continue
         lines += ["", heading.format(n=len(items))]
-        for members in ([[i] for i in items] if verbose or action != "create" else _alike(items)):
-            lines += _item_lines(members[0], mark, width, verbose) if len(members) == 1 else \
-                _alike_lines(members, mark, width)
+        if verbose or action not in ("create", "update"):
+            rows = [[i] for i in items]
+        else:
+            rows = _alike(items, _create_sig if action == "create" else _update_sig)
+        for members in rows:
+            if len(members) == 1:
+                lines += _item_lines(members[0], mark, width, verbose)
+            elif action == "create":
+                lines += _alike_lines(members, mark, width)
+            else:
+                lines += _same_change_lines(members, mark)
     if problems:
         lines += ["", *_problems(problems)]
     if len(lines) > 1:
@@ -407,14 +428,21 @@ def _natural(text: str) -> list[Any]:
     return [int(p) if p.isdigit() else p for p in _DIGITS.split(text)]
 
 
-def _alike(items: Sequence[Any]) -> list[list[Any]]:
-    """Creates of one type, one key prefix and the same key properties (the firewall's 20 public
-    IPs) as one row; the others one row each, in plan order."""
+def _create_sig(item: Any) -> tuple[Any, ...]:
+    return item.resource_type, item.key.rsplit(".", 1)[0], tuple(key_properties(item.resource_type, item.desired))
+
+
+def _update_sig(item: Any) -> tuple[Any, ...]:
+    return tuple(_change_lines(item, 0))
+
+
+def _alike(items: Sequence[Any], signature: Callable[[Any], tuple[Any, ...]]) -> list[list[Any]]:
+    """Rows of alike items (creates of one type, one key prefix and the same key properties, as
+    the firewall's 20 public IPs; updates making the same change, as a new tag) when there are
+    at least three of them; the others one row each, in plan order."""
     buckets: dict[tuple[Any, ...], list[Any]] = {}
     for item in items:
-        sig = (item.resource_type, item.key.rsplit(".", 1)[0],
-               tuple(key_properties(item.resource_type, item.desired)))
-        buckets.setdefault(sig, []).append(item)
+        buckets.setdefault(signature(item), []).append(item)
     rows: list[list[Any]] = []
     for members in buckets.values():
         if len(members) >= _ALIKE_MIN:
@@ -435,26 +463,41 @@ def _alike_lines(members: Sequence[Any], mark: str, width: int) -> list[str]:
     return out
 
 
+def _same_change_lines(members: Sequence[Any], mark: str) -> list[str]:
+    out = [f"  {mark:>3} {len(members)} resources, each with the same change:"]
+    out += [f"{_INDENT}{line}" for line in _wrap([m.key for m in members], sep=", ")]
+    out += [f"{_INDENT}{line}" for line in _change_lines(members[0], 0)]
+    return out
+
+
+def _change_lines(item: Any, verbose: int) -> list[str]:
+    out: list[str] = []
+    limit = 100_000 if verbose else 160
+    for c in item.changes:
+        if c.get("path") == "(resource)":
+            continue
+        tag = "  (forces replacement)" if c.get("replace") else ""
+        before, after = (c["before"], c["after"]) if verbose else (_names(c["before"]), _names(c["after"]))
+        out.append(f"{c['path']}: {_short(before, limit)} -> {_short(after, limit)}{tag}")
+    return out
+
+
 def _item_lines(item: Any, mark: str, width: int, verbose: int) -> list[str]:
     head = f"  {mark:>3} {item.key:<{width}}  {_resource(item)}"
     forced = [c["path"] for c in item.changes if c.get("replace")]
     if item.action == "replace" and forced:
         head += f"   <- forced by {', '.join(forced)}"
-    if item.orphan and item.action in ("delete", "keep"):
-        head += "   <- no longer in the config"
+    orphan = item.orphan and item.action in ("delete", "keep")
+    if orphan:  # the reason: no longer in the config, replaced, left behind
+        head += f"   <- {item.note or 'no longer in the config'}"
     out = [head]
     if verbose:
         out.append(f"{_INDENT}id {item.resource_id}")
-    if item.note:
+    if item.note and not orphan:
         out.append(f"{_INDENT}({item.note})")
     if item.action == "create":
         out += [f"{_INDENT}{line}" for line in key_properties(item.resource_type, item.desired)]
-    for c in item.changes:
-        if c.get("path") == "(resource)":
-            continue
-        tag = "  (forces replacement)" if c.get("replace") else ""
-        limit = 100_000 if verbose else 160
-        out.append(f"{_INDENT}{c['path']}: {_short(c['before'], limit)} -> {_short(c['after'], limit)}{tag}")
+    out += [f"{_INDENT}{line}" for line in _change_lines(item, verbose)]
     return out
 
 
