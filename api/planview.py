@@ -67,6 +67,15 @@ _RULES = {
                "{translatedAddress|translatedFqdn}:{translatedPort}[ from {sourceAddresses}]",
 }
 _SKU = Show("sku", "sku.name")
+
+#: How an added or removed list item of a change reads (``...rules[allow-pypi]: (none) -> allow-pypi: ...``),
+#: by the list's name: a template, or (field, templates by that field's value).
+ITEM_TEMPLATES: dict[str, str | tuple[str, Mapping[str, str]]] = {
+    "rules": ("ruleType", _RULES),
+    "routes": _ROUTE,
+    "securityRules": _SECURITY_RULE,
+    "agentPoolProfiles": _POOL,
+}
 _ZONES = Show("zones", "zones")
 
 #: The properties a reviewer needs to approve a create, per ARM resource type (case-insensitive).
@@ -188,6 +197,7 @@ KEY_PROPERTIES: dict[str, tuple[Show, ...]] = {
     ),
     "Microsoft.Authorization/roleAssignments": (
         Show("role", "properties.roleDefinitionId"),
+        Show("on", "@scope"),
         Show("principal", "properties.principalId"),
     ),
     "Microsoft.Compute/virtualMachines": (
@@ -306,11 +316,14 @@ def render_template(template: str, item: Any) -> str:
     return _FIELD.sub(value, text)
 
 
-def key_properties(resource_type: str, body: Mapping[str, Any] | None) -> list[str]:
+def key_properties(resource_type: str, body: Mapping[str, Any] | None, resource_id: str = "") -> list[str]:
     """A create's key properties as lines: the scalar ones joined on the first lines, then one
-    line per listed item (node pool, rule, route...), children indented under their item."""
+    line per listed item (node pool, rule, route...), children indented under their item. The
+    path ``@scope`` is what an extension resource (a role assignment) applies to, from its id."""
     if not body:
         return []
+    if "/providers/" in resource_id:
+        body = {**body, "@scope": resource_id.rsplit("/providers/", 1)[0]}
     shows = _TYPES.get(resource_type.lower(), ())
     inline: list[str] = []
     listed: list[str] = []
@@ -363,6 +376,22 @@ def _names(value: Any) -> Any:
     if isinstance(value, list):
         return [_names(v) for v in value]
     return value
+
+
+_LIST_ITEM = re.compile(r"(?:^|\.)(\w+)\[[^\]]*\]$")
+
+
+def _change_value(path: str, value: Any) -> str:
+    """A changed value in words: an added or removed rule, route or pool by its template; ARM ids as names."""
+    found = _LIST_ITEM.search(path)
+    entry = ITEM_TEMPLATES.get(found.group(1)) if found else None
+    if value is None:
+        return "(none)"
+    if entry is not None and isinstance(value, Mapping):
+        template = entry if isinstance(entry, str) else entry[1].get(str(value.get(entry[0])), "")
+        if template:
+            return render_template(template, value)
+    return _short(_names(value), 160)
 
 
 def summary_line(plan: Any, title: str = "Plan:") -> str:
@@ -429,7 +458,8 @@ def _natural(text: str) -> list[Any]:
 
 
 def _create_sig(item: Any) -> tuple[Any, ...]:
-    return item.resource_type, item.key.rsplit(".", 1)[0], tuple(key_properties(item.resource_type, item.desired))
+    shown = key_properties(item.resource_type, item.desired, item.resource_id)
+    return item.resource_type, item.key.rsplit(".", 1)[0], tuple(shown)
 
 
 def _update_sig(item: Any) -> tuple[Any, ...]:
@@ -459,7 +489,7 @@ def _alike_lines(members: Sequence[Any], mark: str, width: int) -> list[str]:
     name = f"{_resource(first).split(' ', 1)[1]} ... {_resource(last).split(' ', 1)[1]}"
     keys = f"{first.key} ... {last.key}"
     out = [f"  {mark:>3} {keys:<{width}}  {len(members)} x {kind} {name}"]
-    out += [f"{_INDENT}{line}" for line in key_properties(first.resource_type, first.desired)]
+    out += [f"{_INDENT}{line}" for line in key_properties(first.resource_type, first.desired, first.resource_id)]
     return out
 
 
@@ -477,8 +507,16 @@ def _change_lines(item: Any, verbose: int) -> list[str]:
         if c.get("path") == "(resource)":
             continue
         tag = "  (forces replacement)" if c.get("replace") else ""
-        before, after = (c["before"], c["after"]) if verbose else (_names(c["before"]), _names(c["after"]))
-        out.append(f"{c['path']}: {_short(before, limit)} -> {_short(after, limit)}{tag}")
+        if verbose:
+            before, after = _short(c["before"], limit), _short(c["after"], limit)
+        else:
+            before, after = _change_value(c["path"], c["before"]), _change_value(c["path"], c["after"])
+        if c["before"] is None and not verbose:
+            out.append(f"{c['path']}: added {after}{tag}")
+        elif c["after"] is None and not verbose:
+            out.append(f"{c['path']}: removed {before}{tag}")
+        else:
+            out.append(f"{c['path']}: {before} -> {after}{tag}")
     return out
 
 
@@ -496,7 +534,7 @@ def _item_lines(item: Any, mark: str, width: int, verbose: int) -> list[str]:
     if item.note and not orphan:
         out.append(f"{_INDENT}({item.note})")
     if item.action == "create":
-        out += [f"{_INDENT}{line}" for line in key_properties(item.resource_type, item.desired)]
+        out += [f"{_INDENT}{line}" for line in key_properties(item.resource_type, item.desired, item.resource_id)]
     out += [f"{_INDENT}{line}" for line in _change_lines(item, verbose)]
     return out
 
