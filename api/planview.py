@@ -420,7 +420,8 @@ def plan_lines(plan: Any, title: str = "Plan:", *, verbose: int = 0) -> list[str
     summary = summary_line(plan, title)
     problems = list(getattr(plan, "flow_problems", []) or [])
     lines: list[str] = [summary]
-    if not plan.has_changes and not verbose:
+    # kept orphans (no longer in the config, not this deployment's to delete) are listed anyway
+    if not plan.has_changes and not verbose and not any(i.action == "keep" for i in plan.items):
         if problems:
             lines += _problems(problems)
         return lines
@@ -504,8 +505,8 @@ def _change_lines(item: Any, verbose: int) -> list[str]:
     out: list[str] = []
     limit = 100_000 if verbose else 160
     for c in item.changes:
-        if c.get("path") == "(resource)":
-            continue
+        if c.get("path") == "(resource)" and item.action == "delete":
+            continue  # "exists -> deleted": the row says it
         tag = "  (forces replacement)" if c.get("replace") else ""
         if verbose:
             before, after = _short(c["before"], limit), _short(c["after"], limit)

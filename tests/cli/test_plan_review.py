@@ -142,6 +142,17 @@ def test_text_groups_by_action_replacements_and_orphans_stand_out() -> None:
     assert any("rt.aks" in line for line in plan_lines(plan, verbose=1))
 
 
+def test_kept_orphans_are_listed_even_when_nothing_changes() -> None:
+    items = [_item("rg", "no-op", "Microsoft.Resources/resourceGroups"),
+             _item("vnet.old", "keep", "Microsoft.Network/virtualNetworks", orphan=True,
+                   note="no longer in the config; kept: not created by this deployment (pre-existing or adopted)")]
+    lines = plan_lines(PlanResult(items))
+    assert lines[0] == "Plan: no changes; 1 resource(s) match the config; 1 kept."
+    row = next(line for line in lines if "vnet.old" in line)
+    assert row.lstrip().startswith("= ") and "kept: not created by this deployment" in row
+    assert len(plan_lines(PlanResult(items[:1]))) == 1
+
+
 def test_alike_rows_are_one_row_unless_verbose() -> None:
     tag = [{"path": "tags.owner", "before": "a", "after": "b", "replace": False}]
     pip = "Microsoft.Network/publicIPAddresses"
@@ -159,6 +170,28 @@ def test_alike_rows_are_one_row_unless_verbose() -> None:
     assert any(line.startswith("    ~ vnet.d ") for line in lines)  # another change: a row of its own
     verbose = plan_lines(PlanResult(items), verbose=1)
     assert sum(1 for line in verbose if "sku Standard" in line) == 3
+
+
+def test_changed_list_items_read_as_added_and_removed_rules() -> None:
+    rule = {"ruleType": "ApplicationRule", "name": "allow-pypi", "sourceAddresses": ["10.1.0.0/24"],
+            "protocols": [{"protocolType": "Https", "port": 443}], "targetFqdns": ["pypi.org"]}
+    path = "properties.ruleCollections[user-application].rules[allow-pypi]"
+    added = _item("fw.rcg.user-egress", "update", "Microsoft.Network/firewallPolicies/ruleCollectionGroups",
+                  [{"path": path, "before": None, "after": rule, "replace": False}])
+    removed = _item("fw.rcg.other", "update", "Microsoft.Network/firewallPolicies/ruleCollectionGroups",
+                    [{"path": path, "before": rule, "after": None, "replace": False}])
+    lines = plan_lines(PlanResult([added, removed]))
+    assert f"        {path}: added allow-pypi: 10.1.0.0/24 -> pypi.org Https:443" in lines
+    assert f"        {path}: removed allow-pypi: 10.1.0.0/24 -> pypi.org Https:443" in lines
+    # -v: the values as JSON, whole
+    assert any(line.endswith(f'{path}: null -> {json.dumps(rule)}') for line in plan_lines(
+        PlanResult([added]), verbose=1))
+    ra = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/snet-nodes" \
+         "/providers/Microsoft.Authorization/roleAssignments/1234"
+    body = {"properties": {"roleDefinitionId": "/subscriptions/s/providers/Microsoft.Authorization/roleDefinitions/"
+                                               "4d97b98b-1d4f-4787-a291-c67834d212e7"}}
+    assert key_properties("Microsoft.Authorization/roleAssignments", body, ra) == [
+        "role Network Contributor; on snet-nodes"]
 
 
 def test_key_properties_table_handles_missing_and_unknown_values() -> None:
