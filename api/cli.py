@@ -107,7 +107,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--refresh-only", action="store_true", default=False, help="report drift only")
     p.add_argument("--destroy", action="store_true", default=False, help="show what down would delete")
     p.add_argument("--parallelism", type=int, default=None, help="resources read at once (default 32)")
+    p.add_argument("--out", "-out", dest="out", default=None, metavar="FILE",
+                   help="save the plan to FILE (JSON, no secret); `up FILE` applies it only if nothing changed")
     u = add("up", "create or update the deployment (resumes a stopped run)")
+    u.add_argument("plan_file", nargs="?", default=None, metavar="PLAN_FILE",
+                   help="apply a plan saved by `plan -out FILE`, refused (exit 2, nothing changed) if the config, "
+                        "the state or Azure changed since; no confirmation asked (same as --plan)")
+    u.add_argument("--plan", dest="plan_opt", default=None, metavar="PLAN_FILE", help="same as PLAN_FILE")
     u.add_argument("--yes", "-y", action="store_true", default=False, help="do not ask for confirmation")
     u.add_argument("--parallelism", type=int, default=None, help="steps run at once (default 32)")
     u.add_argument("--trust-state", action="store_true", default=False,
@@ -152,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
 class _Printer:
     def __init__(self, args: argparse.Namespace) -> None:
         self.json = getattr(args, "output", None) == "json"
+        self.verbose = int(getattr(args, "verbose", None) or 0)
         self.tty = sys.stdout.isatty()
 
     def out(self, text: str = "") -> None:
@@ -256,26 +263,9 @@ def _confirm(question: str, yes: bool) -> bool:
 
 
 def _print_plan(pr: _Printer, plan: Any, title: str) -> None:
-    if pr.json:
-        pr.data(plan.as_dict())
-        return
-    symbols = {"create": "+", "update": "~", "replace": "-/+", "no-op": " ", "delete": "-", "keep": "="}
-    pr.out(title)
-    for item in plan.items:
-        pr.out(f"  {symbols.get(item.action, '?'):>3} {item.action:<8} {item.key:<34} {item.resource_id}")
-        if getattr(item, "note", None):
-            pr.out(f"        ({item.note})")
-        for c in item.changes:
-            tag = " (forces replacement)" if c.get("replace") else ""
-            pr.out(f"        {c['path']}: {json.dumps(c['before'], default=str)} -> "
-                   f"{json.dumps(c['after'], default=str)}{tag}")
-    counts = plan.counts()
-    pr.out("Plan: " + ", ".join(f"{n} {a}" for a, n in sorted(counts.items())))
-    problems = getattr(plan, "flow_problems", [])
-    if problems:
-        pr.out(f"Warning: the planned network would not carry {len(problems)} required flow(s) (verify):")
-        for line in problems:
-            pr.out(f"  - {line}")
+    from hubspoke_deploy.planview import print_plan
+
+    print_plan(pr.out, pr.data, pr.json, plan, title, pr.verbose)
 
 
 class _Progress:
@@ -441,6 +431,7 @@ def _run(args: argparse.Namespace, pr: _Printer) -> int:
         for principal in args.known_principal or []:
             argv += ["--known-principal", principal]
         return int(sim_main(argv))
+    saved = _saved_plan(args) if cmd == "up" else None
     cfg = _load(args)
     if cmd == "validate":
         warnings = list(getattr(cfg, "warnings", ()))
@@ -497,9 +488,16 @@ def _run(args: argparse.Namespace, pr: _Printer) -> int:
     if cmd == "unlock":
         return _unlock(args, pr, lib._open_store(cfg))
     if cmd == "plan":
+        if args.out and (args.destroy or args.refresh_only):
+            raise UsageError("plan -out saves a plan for up: it does not go with --destroy or --refresh-only")
         plan = lib.plan(cfg, parallelism=args.parallelism, refresh_only=args.refresh_only, destroy=args.destroy)
         title = "Teardown plan:" if args.destroy else ("Drift:" if args.refresh_only else "Plan:")
         _print_plan(pr, plan, title)
+        if args.out:
+            from hubspoke_deploy.savedplan import save_plan
+
+            save_plan(args.out, plan, cfg)
+            pr.err(f"plan saved to {args.out}; apply exactly this plan with: hubspoke-deploy up {args.out}")
         if args.detailed_exitcode and plan.has_changes:
             return EXIT_CHANGES
         return EXIT_OK
@@ -515,7 +513,7 @@ def _run(args: argparse.Namespace, pr: _Printer) -> int:
                             f"(keeping {len(kept)} not owned)?", args.yes):
                 pr.err("aborted")
                 return EXIT_USAGE
-        elif not args.yes:
+        elif not args.yes and saved is None:
             plan = lib.plan(cfg, parallelism=args.parallelism)
             _print_plan(pr, plan, "Plan:")
             if not plan.has_changes:
@@ -529,9 +527,14 @@ def _run(args: argparse.Namespace, pr: _Printer) -> int:
         total = len(build_steps(cfg))
         progress = _Progress(log, sys.stderr.isatty() and not pr.json, total)
         try:
-            fn = lib.up if cmd == "up" else lib.down
+            fn: Any = lib.up if cmd == "up" else lib.down
             kwargs: dict[str, Any] = {"parallelism": args.parallelism, "on_event": progress, "cancel": cancel}
-            if cmd == "up":
+            if saved is not None:
+                from hubspoke_deploy.savedplan import apply_saved_plan
+
+                fn = apply_saved_plan
+                kwargs.update(saved=saved[1], path=saved[0], allow_replace=args.allow_replace)
+            elif cmd == "up":
                 kwargs["trust_state"] = args.trust_state
                 kwargs["allow_replace"] = args.allow_replace
             result = fn(cfg, **kwargs)
@@ -550,6 +553,23 @@ def _run(args: argparse.Namespace, pr: _Printer) -> int:
                    ", ".join(f"{n} {s}" for s, n in sorted(result.summary().items())))
         return EXIT_OK
     raise UsageError(f"unknown command {cmd!r}")
+
+
+def _saved_plan(args: argparse.Namespace) -> tuple[str, dict[str, Any]] | None:
+    """``up PLAN_FILE`` / ``up --plan PLAN_FILE``: the saved plan; its config when none is given."""
+    path = args.plan_file or args.plan_opt
+    if args.plan_file and args.plan_opt and args.plan_file != args.plan_opt:
+        raise UsageError(f"up was given two plans ({args.plan_file} and --plan {args.plan_opt}): pass one")
+    if not path:
+        return None
+    if args.trust_state:
+        raise UsageError("up PLAN_FILE reads every resource to check the plan is current: drop --trust-state")
+    from hubspoke_deploy.savedplan import load_saved_plan
+
+    doc = load_saved_plan(path)
+    if not (getattr(args, "config", None) or os.environ.get("HUBSPOKE_CONFIG")) and doc.get("config_path"):
+        args.config = doc["config_path"]
+    return path, doc
 
 
 def _quiet_azure_loggers(args: argparse.Namespace) -> None:

@@ -209,6 +209,27 @@ class PlanItem:
     action: str
     changes: list[dict[str, Any]]
     note: str | None = None
+    #: the ARM resource type, e.g. ``Microsoft.Network/virtualNetworks``
+    resource_type: str = ""
+    #: every property the step will send (redacted; ``"(known after apply)"`` for values that
+    #: depend on a resource not created yet); None for a delete or keep
+    desired: dict[str, Any] | None = None
+    #: recorded by the state, no longer produced by the config
+    orphan: bool = False
+    #: digest of the resource as Azure has it (None: it does not exist), for a saved plan
+    observed_digest: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"step": self.key, "resource_id": self.resource_id, "resource_type": self.resource_type,
+                               "action": self.action, "changes": self.changes}
+        if self.note:
+            out["note"] = self.note
+        if self.orphan:
+            out["orphan"] = True
+        if self.desired is not None:
+            out["desired"] = self.desired
+        out["observed_digest"] = self.observed_digest
+        return out
 
 
 @dataclass
@@ -218,6 +239,8 @@ class PlanResult:
     items: list[PlanItem]
     #: required flows the planned state would not carry (``verify`` on the desired state)
     flow_problems: list[str] = field(default_factory=list)
+    #: digest of the state's step records the plan was made from (a saved plan's staleness check)
+    state_digest: str = ""
 
     @property
     def has_changes(self) -> bool:
@@ -233,11 +256,7 @@ class PlanResult:
         return {
             "has_changes": self.has_changes,
             "counts": self.counts(),
-            "items": [
-                {"step": i.key, "resource_id": i.resource_id, "action": i.action, "changes": i.changes,
-                 **({"note": i.note} if i.note else {})}
-                for i in self.items
-            ],
+            "items": [i.as_dict() for i in self.items],
             "flow_problems": list(self.flow_problems),
         }
 
@@ -314,14 +333,29 @@ def plan(
     opts = _options(parallelism, False, False)
     with _session(cfg, "plan", credential=credential, options=opts, steps=_steps(steps), lock=False) as s:
         p = s.engine.plan_destroy() if destroy else s.engine.plan(refresh_only=refresh_only)
+        state_digest = records_digest(s.checkpoint.records())
     problems: list[str] = []
     if not destroy and not refresh_only and steps is None:
         problems = _planned_flow_problems(cfg, p.desired)
-    return PlanResult([
-        PlanItem(e.key, e.resource_id, _value(e.action), e.as_dict()["changes"],
-                 getattr(e, "note", None))
-        for e in p.entries
-    ], problems)
+    return PlanResult([plan_item(e) for e in p.entries], problems, state_digest)
+
+
+def plan_item(entry: Any) -> PlanItem:
+    """The library's view of one engine plan entry (desired properties redacted)."""
+    from hubspoke_deploy.orchestrator.checkpoint import digest
+    from hubspoke_deploy.orchestrator.redact import redact
+
+    desired = entry.desired if _value(entry.action) not in ("delete", "keep") else None
+    return PlanItem(entry.key, entry.resource_id, _value(entry.action), entry.as_dict()["changes"],
+                    entry.note, entry.resource_type, None if desired is None else redact(desired), entry.orphan,
+                    None if entry.observed is None else digest(entry.observed))
+
+
+def records_digest(records: Mapping[str, Any]) -> str:
+    """Digest of the state's step records (what a saved plan was made from)."""
+    from hubspoke_deploy.orchestrator.checkpoint import digest
+
+    return digest(dict(records))
 
 
 def _planned_flow_problems(cfg: DeploymentConfig, desired: list[dict[str, Any]]) -> list[str]:

@@ -714,13 +714,15 @@ class Engine:
             spec = specs[k] = step.desired(self.config, upstream)
             obs = observed.get(k)
             if obs is None:
-                entries.append(PlanEntry(k, step.resource_id(), Action.CREATE, []))
+                entries.append(PlanEntry(k, step.resource_id(), Action.CREATE, [], desired=dict(spec),
+                                         resource_type=step.resource_type))
                 # a resource's id is known before it exists (deterministic from the config)
                 outputs[k] = _UnknownOutputs({"id": step.resource_id()})
                 continue
             outputs[k] = step.outputs(obs)
             action, changes = classify(step, self._merge_adopted_tags(step, spec, obs), obs)
-            entries.append(PlanEntry(k, step.resource_id(), action, changes, drift=bool(changes)))
+            entries.append(PlanEntry(k, step.resource_id(), action, changes, drift=bool(changes), desired=dict(spec),
+                                     observed=dict(obs), resource_type=step.resource_type))
         return Plan(entries, desired=[desired_resource(self.steps[k], specs[k], observed.get(k)) for k in specs])
 
     def _orphan_entries(
@@ -737,7 +739,8 @@ class Engine:
             entries.append(PlanEntry(
                 k, step.resource_id(), Action.DELETE if ok else Action.KEEP,
                 [Change("(resource)", "exists", "deleted")] if ok else [],
-                note=reason if ok else f"{reason}; kept: {why}", orphan=True,
+                note=reason if ok else f"{reason}; kept: {why}", orphan=True, observed=dict(obs),
+                resource_type=step.resource_type,
             ))
         return entries
 
@@ -781,7 +784,7 @@ class Engine:
                 continue
             ok, why = self.deletable(step, self._ctx(step), obs, owned)
             entries.append(PlanEntry(k, step.resource_id(), Action.DELETE if ok else Action.KEEP, [], note=why,
-                                     orphan=k in orphans))
+                                     orphan=k in orphans, observed=dict(obs), resource_type=step.resource_type))
         return Plan(entries)
 
     def down(self) -> RunResult:

@@ -34,7 +34,9 @@ def is_secret_key(key: str) -> bool:
 
 
 def _empty(value: Any) -> bool:
-    return value is None or (isinstance(value, (str, list, dict)) and not value)
+    """Nothing to hide: no value, or a flag (a boolean is never a secret, e.g. a Key Vault's
+    ``enableRbacAuthorization``, whose key ends like the secret ``authorization``)."""
+    return value is None or isinstance(value, bool) or (isinstance(value, (str, list, dict)) and not value)
 
 
 def _secret_fields(value: Mapping[Any, Any], in_container: bool) -> set[str]:

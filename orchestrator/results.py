@@ -93,6 +93,11 @@ class PlanEntry:
     drift: bool = False  # observed differs from what the last run recorded as applied
     note: str | None = None
     orphan: bool = False  # recorded by the checkpoint, no longer produced by the config
+    # the step's desired body (values known only after apply are ``diff.UNKNOWN``) and what Azure
+    # has (None: nothing): for the plan's rendering and a saved plan's staleness check
+    desired: dict[str, Any] | None = None
+    observed: dict[str, Any] | None = None
+    resource_type: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
