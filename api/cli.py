@@ -56,7 +56,7 @@ def _common(default: Any) -> argparse.ArgumentParser:
     common.add_argument("--config", "-c", metavar="FILE", default=default, help="deployment config (TOML)")
     common.add_argument("--output", "-o", choices=["text", "json"], default=default, help="output format")
     common.add_argument("--log-format", choices=["console", "json"], default=default,
-                        help="log format (default: console on a TTY, JSON otherwise)")
+                        help="log format (default: JSON; console on the screen with -v on a terminal)")
     common.add_argument("-v", "--verbose", action="count", default=default, help="more detail")
     return common
 
@@ -150,7 +150,11 @@ def _configure_logging(args: argparse.Namespace, log_file: Any = None) -> Any:
     from hubspoke_deploy.live import LOG_SINK, LazyLog
 
     if log_file is not None:
-        LOG_SINK.open_file(log_file)
+        try:
+            LOG_SINK.open_file(log_file)
+        except OSError as err:
+            raise UsageError(f"cannot write the log file {log_file}: {err.strerror}; pass --log-file FILE "
+                             "(or -v to log on the screen)") from err
     return LazyLog(args, to_file=log_file is not None)
 
 
@@ -533,7 +537,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                    "message": f.error.message if f.error else None} for f in result.failures]})
         elif pr.json:
             pr.data({"status": "failed", "error": str(err)})
-        elif counts:
+        elif result is not None and counts:
             pr.err(f"{result.command}: {result.status}: " + ", ".join(f"{n} {w}" for w, n in counts.items()))
         return err.exit_code
     except Interrupted as err:
