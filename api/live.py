@@ -441,13 +441,17 @@ class RunView:
         height = self.live.console.size.height if self.live is not None else 24
         room = max(3, height - 4)
         table = Table.grid(padding=(0, 2))
-        for _ in range(4):
-            table.add_column(no_wrap=True, overflow="ellipsis")
+        for width in (40, 28, None, None):
+            table.add_column(no_wrap=True, overflow="ellipsis", max_width=width)
         table.add_column(justify="right", no_wrap=True)
+        table.add_column(no_wrap=True)
         for key, name, op, note, t, typ in rows_view[:room]:
-            typ_text = f"/ ~{fmt_duration(typ)}" if typ >= 10 else ""
+            typ_text = f"typically ~{fmt_duration(typ)}" if typ >= 10 else ""
             table.add_row(Text(key, style="bold"), Text(name, style="dim"), Text(op, style="cyan"),
-                          Text(note, style="yellow"), Text(f"{fmt_duration(t)} {typ_text}".rstrip()))
+                          Text(note, style="yellow"), Text(fmt_duration(t)), Text(typ_text, style="dim"))
+        if not rows_view and done == 0:
+            table.add_row(Text("reading what Azure has", style="dim"), Text(""), Text(""), Text(""), Text(""),
+                          Text(""))
         more = len(rows_view) - room
         bar = Table.grid(padding=(0, 1))
         bar.add_column(width=30)
