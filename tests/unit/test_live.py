@@ -85,3 +85,22 @@ def test_log_file_goes_next_to_the_file_state() -> None:
     assert default_log_file(cfg("file", None)) == Path(".hubspoke/prod.log")
     assert default_log_file(cfg("file", "/var/lib/hs/prod.state.json")) == Path("/var/lib/hs/prod.log")
     assert default_log_file(cfg("blob", None)) == Path(".hubspoke/prod.log")
+
+
+def test_rows_say_what_the_step_is_doing() -> None:
+    view = RunView(Log(), tty=False, total=3, command="up")
+    try:
+        view({"event": "step_started", "step": "vnet", "resource_id": "/x/vnet-hub"})
+        assert view.state.running["vnet"].operation == "reading"
+        view({"event": "step_waiting", "step": "vnet", "what": "another operation on it (updating)"})
+        assert view.state.running["vnet"].operation == "waiting for another operation on it (updating)"
+        view({"event": "step_applying", "step": "vnet", "action": "update"})
+        assert view.state.running["vnet"].operation == "updating"
+        view({"event": "step_started", "step": "fw", "resource_id": "/x/afw"})
+        view({"event": "lro_reattached", "step": "fw", "kind": "put"})
+        assert view.state.running["fw"].operation == "waiting for the write operation (re-attached)"
+        view({"event": "prune_started", "orphans": 1})
+        view({"event": "step_started", "step": "old", "resource_id": "/x/old"})
+        assert view.state.running["old"].operation == "deleting" and view.state.total == 4
+    finally:
+        view.stop()
