@@ -13,7 +13,6 @@ import re
 import signal
 import sys
 import threading
-import time
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
@@ -46,7 +45,12 @@ environment:
   HUBSPOKE_<SECTION>_<KEY> overrides [azure] and [state] keys, e.g. HUBSPOKE_AZURE_ENDPOINT,
   HUBSPOKE_AZURE_CREDENTIAL, HUBSPOKE_STATE_BACKEND, HUBSPOKE_STATE_PATH.
   REQUESTS_CA_BUNDLE: CA bundle for a custom endpoint (Azure Stack Hub, the simulator).
+  HUBSPOKE_STILL_INTERVAL: seconds between "Still creating..." lines of up/down without a terminal (30).
 """
+
+
+LOG_FILE_HELP = ("where the log records go (default on a terminal without -v: next to the file state, "
+                 "e.g. .hubspoke/NAME.log); without a terminal they go to stderr")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -70,7 +74,7 @@ def _common(default: Any) -> _Parser:
                         help="deployment config (TOML); default: $HUBSPOKE_CONFIG")
     common.add_argument("--output", "-o", choices=["text", "json"], default=default, help="output format")
     common.add_argument("--log-format", choices=["console", "json"], default=default,
-                        help="log format (default: console on a TTY, JSON otherwise)")
+                        help="log format (default: JSON; console on the screen with -v on a terminal)")
     common.add_argument("-v", "--verbose", action="count", default=default, help="more detail")
     return common
 
@@ -120,10 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="skip reading resources the checkpoint records as done with unchanged inputs")
     u.add_argument("--allow-replace", action="store_true", default=False,
                    help="allow deleting and re-creating resources whose immutable properties changed")
+    u.add_argument("--log-file", default=None, metavar="FILE", help=LOG_FILE_HELP)
     d = add("down", "delete what this deployment owns, nothing else")
     d.add_argument("--yes", "-y", action="store_true", default=False,
                    help="do not ask for confirmation (needed without a terminal, e.g. in CI)")
     d.add_argument("--parallelism", type=int, default=None, help="steps run at once (default 32)")
+    d.add_argument("--log-file", default=None, metavar="FILE", help=LOG_FILE_HELP)
     v = add("verify", "prove the live network carries every flow the architecture needs "
                       "(exit 0 all allowed, 1 otherwise)")
     v.add_argument("--from", dest="flow_from", default=None, metavar="SUBNET_OR_IP",
@@ -173,75 +179,17 @@ class _Printer:
         self.out(json.dumps(value, indent=2, sort_keys=False, default=str))
 
 
-class _LogSink:
-    """stderr for log lines; above the live progress view while one is shown (so the two
-    do not overwrite each other on a terminal)."""
+def _configure_logging(args: argparse.Namespace, log_file: Any = None) -> Any:
+    """The run's logger (configured on first use); with ``log_file``, its records go there."""
+    from hubspoke_deploy.live import LOG_SINK, LazyLog
 
-    def __init__(self) -> None:
-        self.console: Any = None
-
-    def write(self, text: str) -> int:
-        if self.console is not None:
-            if text.strip():  # print() sends the newline in a write of its own
-                self.console.print(text.rstrip("\n"), markup=False, highlight=False, soft_wrap=True)
-        else:
-            sys.stderr.write(text)
-        return len(text)
-
-    def flush(self) -> None:
-        if self.console is None:
-            sys.stderr.flush()
-
-
-_LOG_SINK = _LogSink()
-
-
-class _LazyLog:
-    """The run's structlog logger, configured (and structlog, with rich behind its console
-    renderer, imported) on the first line logged: nothing is logged before the run's first
-    ARM request, so the import is not paid before it."""
-
-    def __init__(self, args: argparse.Namespace) -> None:
-        self._args = args
-        self._log: Any = None
-        self._lock = threading.Lock()
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        with self._lock:
-            if self._log is None:
-                self._log = _configure_structlog(self._args)
-        return getattr(self._log, name)
-
-
-def _configure_logging(args: argparse.Namespace) -> Any:
-    return _LazyLog(args)
-
-
-def _configure_structlog(args: argparse.Namespace) -> Any:
-    import logging
-
-    import structlog
-    from hubspoke_deploy.orchestrator.redact import structlog_processor
-
-    fmt = getattr(args, "log_format", None) or ("console" if sys.stderr.isatty() else "json")
-    renderer: Any = (
-        structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
-    )
-    level = logging.DEBUG if (getattr(args, "verbose", None) or 0) > 0 else logging.INFO
-    structlog.configure(
-        processors=[
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog_processor,
-            renderer,
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=_LOG_SINK),  # type: ignore[arg-type]
-        cache_logger_on_first_use=False,
-    )
-    return structlog.get_logger("hubspoke_deploy")
+    if log_file is not None:
+        try:
+            LOG_SINK.open_file(log_file)
+        except OSError as err:
+            raise UsageError(f"cannot write the log file {log_file}: {err.strerror}; pass --log-file FILE "
+                             "(or -v to log on the screen)") from err
+    return LazyLog(args, to_file=log_file is not None)
 
 
 def _load(args: argparse.Namespace) -> Any:
@@ -254,83 +202,15 @@ def _load(args: argparse.Namespace) -> Any:
 
 
 def _confirm(question: str, yes: bool) -> bool:
-    if yes:
-        return True
-    if not sys.stdin.isatty():
-        raise UsageError(f"{question} — not on a terminal: pass --yes to confirm non-interactively")
-    answer = input(f"{question} [y/N] ").strip().lower()
-    return answer in ("y", "yes")
+    from hubspoke_deploy.live import confirm
+
+    return confirm(question, yes)
 
 
 def _print_plan(pr: _Printer, plan: Any, title: str) -> None:
     from hubspoke_deploy.planview import print_plan
 
     print_plan(pr.out, pr.data, pr.json, plan, title, pr.verbose)
-
-
-class _Progress:
-    """Progress on a TTY (rich), one canonical structlog line per step outcome always."""
-
-    def __init__(self, log: Any, tty: bool, total: int) -> None:
-        self.log = log
-        self.tty = tty
-        self.total = total
-        self.done = 0
-        self.running: dict[str, float] = {}
-        self.lock = threading.Lock()
-        self.live: Any = None
-        if tty:
-            from rich.console import Console
-            from rich.live import Live
-
-            self.live = Live(self._render(), console=Console(stderr=True), refresh_per_second=4, transient=True)
-            self.live.start()
-            _LOG_SINK.console = self.live.console
-
-    def _render(self) -> Any:
-        from rich.text import Text
-
-        now = time.monotonic()
-        lines = [f"{self.done}/{self.total} steps done, {len(self.running)} running"]
-        for k, t in sorted(self.running.items(), key=lambda kv: kv[1])[:12]:
-            lines.append(f"  {k}  {now - t:5.1f}s")
-        return Text("\n".join(lines))
-
-    def __call__(self, event: dict[str, Any]) -> None:
-        kind = event.get("event")
-        with self.lock:
-            if kind == "step_started":
-                self.running[str(event["step"])] = time.monotonic()
-            elif kind in ("step_finished", "step_skipped"):
-                self.running.pop(str(event.get("step")), None)
-                self.done += 1
-                if kind == "step_finished":
-                    names: tuple[str, ...] = ("step", "resource_id", "action", "changed", "duration_s", "attempts",
-                                              "status")
-                    if event.get("status") == "interrupted":
-                        # stopped mid-step: no outcome to report, the operation is checkpointed
-                        names = ("step", "resource_id", "duration_s", "status")
-                    fields = {k: event.get(k) for k in names}
-                    if event.get("status") == "interrupted":
-                        fields["action"] = "interrupted"
-                    if event.get("error"):
-                        self.log.error("step", **fields, error=event["error"])
-                    else:
-                        self.log.info("step", **fields)
-                else:
-                    self.log.warning("step", step=event.get("step"), status="not_started",
-                                     blocked_by=event.get("because"))
-            elif kind == "retry":
-                self.log.info("retry", **{k: v for k, v in event.items() if k != "event"})
-            elif kind == "lro_reattached":
-                self.log.info("lro_reattached", step=event.get("step"), kind=event.get("kind"))
-            if self.live is not None:
-                self.live.update(self._render())
-
-    def stop(self) -> None:
-        if self.live is not None:
-            _LOG_SINK.console = None
-            self.live.stop()
 
 
 def _install_signals(cancel: threading.Event, pr: _Printer) -> None:
@@ -402,6 +282,8 @@ def _unlock(args: argparse.Namespace, pr: _Printer, store: Any) -> int:
         pr.out(f"state is locked by {words}")
     if not _confirm(f"break the lock of run {run_id}{where}?", args.yes):
         pr.err("aborted")
+        if pr.json:
+            pr.data({**report, "error": "aborted"})
         return EXIT_USAGE
     store.break_lock()
     report["unlocked"] = True
@@ -430,6 +312,8 @@ def _run(args: argparse.Namespace, pr: _Printer) -> int:
                 argv += [flag, str(value)]
         for principal in args.known_principal or []:
             argv += ["--known-principal", principal]
+        if pr.json:
+            argv.append("--json")
         return int(sim_main(argv))
     saved = _saved_plan(args) if cmd == "up" else None
     cfg = _load(args)
@@ -502,57 +386,110 @@ def _run(args: argparse.Namespace, pr: _Printer) -> int:
             return EXIT_CHANGES
         return EXIT_OK
     if cmd in ("up", "down"):
-        log = _configure_logging(args)
-        cancel = threading.Event()
-        if cmd == "down":
-            plan = lib.plan(cfg, destroy=True)
-            if not pr.json:
-                _print_plan(pr, plan, "Teardown plan:")
-            kept = [i for i in plan.items if i.action == "keep"]
-            if not _confirm(f"delete {sum(1 for i in plan.items if i.action == 'delete')} resource(s) "
-                            f"(keeping {len(kept)} not owned)?", args.yes):
-                pr.err("aborted")
-                return EXIT_USAGE
-        elif not args.yes and saved is None:
-            plan = lib.plan(cfg, parallelism=args.parallelism)
-            _print_plan(pr, plan, "Plan:")
-            if not plan.has_changes:
-                pr.out("Nothing to change.")
-            if not _confirm("apply this plan?", False):
-                pr.err("aborted")
-                return EXIT_USAGE
-        _install_signals(cancel, pr)
-        from hubspoke_deploy.steps.architecture import build_steps
+        return _apply(args, cfg, pr, lib, saved)
+    raise UsageError(f"unknown command {cmd!r}")
 
-        total = len(build_steps(cfg))
-        progress = _Progress(log, sys.stderr.isatty() and not pr.json, total)
-        try:
-            fn: Any = lib.up if cmd == "up" else lib.down
-            kwargs: dict[str, Any] = {"parallelism": args.parallelism, "on_event": progress, "cancel": cancel}
-            if saved is not None:
-                from hubspoke_deploy.savedplan import apply_saved_plan
 
-                fn = apply_saved_plan
-                kwargs.update(saved=saved[1], path=saved[0], allow_replace=args.allow_replace)
-            elif cmd == "up":
-                kwargs["trust_state"] = args.trust_state
-                kwargs["allow_replace"] = args.allow_replace
-            result = fn(cfg, **kwargs)
-        finally:
-            progress.stop()
+class _PlanOnTerminal(_Printer):
+    """The plan a person approves, as text on stderr, when stdout carries the JSON document."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        super().__init__(args)
+        self.json = False
+
+    def out(self, text: str = "") -> None:
+        self.err(text)
+
+
+def _apply(args: argparse.Namespace, cfg: Any, pr: _Printer, lib: Any,
+           saved: tuple[str, dict[str, Any]] | None = None) -> int:
+    """``up`` and ``down``: plan, confirm on the terminal (not when there is nothing to do), run
+    with the live view (terminal) or plain lines (CI), then one summary -- or, with ``-o json``,
+    exactly one JSON document on stdout. ``saved``: ``up PLAN_FILE`` (approved already: no
+    prompt; refused if anything changed since it was saved)."""
+    from pathlib import Path
+
+    from hubspoke_deploy.live import RunView, default_log_file, fmt_duration, outcome_counts, step_estimates
+    from hubspoke_deploy.steps.architecture import build_steps
+
+    cmd = args.command
+    cancel = threading.Event()
+    shown = _PlanOnTerminal(args) if pr.json else pr
+    plan: Any = None
+    if cmd == "down":
+        plan = lib.plan(cfg, destroy=True)
+        if not pr.json or not args.yes:
+            _print_plan(shown, plan, "Teardown plan:")
+        kept = [i for i in plan.items if i.action == "keep"]
+        deletes = sum(1 for i in plan.items if i.action == "delete")
+        if deletes and not _confirm(f"delete {deletes} resource(s) (keeping {len(kept)} not owned)?", args.yes):
+            return _aborted(pr, plan)
+    elif not args.yes and saved is None:
+        plan = lib.plan(cfg, parallelism=args.parallelism)
+        _print_plan(shown, plan, "Plan:")
+        if not plan.has_changes:
+            pr.err("No changes: Azure matches the config (nothing to approve).")
+        elif not _confirm("apply this plan?", False):
+            return _aborted(pr, plan)
+    _install_signals(cancel, pr)
+    tty = sys.stderr.isatty()
+    verbose = (getattr(args, "verbose", None) or 0) > 0
+    given = getattr(args, "log_file", None)
+    log_path = Path(given) if given else (default_log_file(cfg) if tty and not verbose else None)
+    log = _configure_logging(args, log_path)
+    steps = build_steps(cfg)
+    quick = [i.key for i in plan.items if i.action == "no-op"] if plan is not None and cmd == "up" else []
+    typical, requires = step_estimates(steps, quick)
+    view = RunView(log, tty=tty, total=len(steps), typical=typical, requires=requires, command=cmd,
+                   outcome_lines=log_path is not None)
+    try:
+        fn: Any = lib.up if cmd == "up" else lib.down
+        kwargs: dict[str, Any] = {"parallelism": args.parallelism, "on_event": view, "cancel": cancel}
+        if saved is not None:
+            from hubspoke_deploy.savedplan import apply_saved_plan
+
+            fn = apply_saved_plan
+            kwargs.update(saved=saved[1], path=saved[0], allow_replace=args.allow_replace)
+        elif cmd == "up":
+            kwargs["trust_state"] = args.trust_state
+            kwargs["allow_replace"] = args.allow_replace
+        result = fn(cfg, **kwargs)
         log.info("run", command=cmd, status=result.status, duration_s=round(result.duration_s, 3),
                  **result.summary())
-        notes = {k: s.note for k, s in result.steps.items() if getattr(s, "note", None)}
-        if pr.json:
-            pr.data({"status": result.status, "summary": result.summary(), "outputs": result.outputs,
-                     "notes": notes})
-        else:
-            for key, note in notes.items():
-                pr.out(f"note: {key}: {note}")
-            pr.out(f"{cmd}: {result.status} in {result.duration_s:.1f}s  " +
-                   ", ".join(f"{n} {s}" for s, n in sorted(result.summary().items())))
+    finally:
+        view.stop()
+        from hubspoke_deploy.live import LOG_SINK
+
+        LOG_SINK.close_file()
+        if log_path is not None and not pr.json:
+            pr.err(f"log: {log_path}")
+    counts = outcome_counts(result.steps.values())
+    notes = {k: s.note for k, s in result.steps.items() if getattr(s, "note", None)}
+    if pr.json:
+        doc: dict[str, Any] = {"status": result.status, "duration_s": round(result.duration_s, 3),
+                               "outcomes": counts, "summary": result.summary(), "outputs": result.outputs,
+                               "notes": notes}
+        if plan is not None:
+            doc["plan"] = plan.as_dict()
+        pr.data(doc)
         return EXIT_OK
-    raise UsageError(f"unknown command {cmd!r}")
+    for key, note in notes.items():
+        pr.out(f"note: {key}: {note}")
+    words = ", ".join(f"{n} {w}" for w, n in counts.items())
+    pr.out(f"{cmd}: {result.status} in {fmt_duration(result.duration_s)}: {words}")
+    if cmd == "up" and result.outputs:
+        pr.out("Outputs:")
+        width = max(len(k) for k in result.outputs)
+        for k, v in result.outputs.items():
+            pr.out(f"  {k:<{width}} = {v if not isinstance(v, (dict, list)) else json.dumps(v)}")
+    return EXIT_OK
+
+
+def _aborted(pr: _Printer, plan: Any) -> int:
+    pr.err("aborted: nothing was changed")
+    if pr.json:
+        pr.data({"status": "aborted", "plan": plan.as_dict()})
+    return EXIT_USAGE
 
 
 def _saved_plan(args: argparse.Namespace) -> tuple[str, dict[str, Any]] | None:
@@ -644,16 +581,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DeploymentFailed as err:
         pr.err(f"error: {err}")
         result = getattr(err, "result", None)
+        from hubspoke_deploy.live import outcome_counts
+
+        counts = outcome_counts(result.steps.values()) if result is not None else {}
         if pr.json and result is not None:
-            pr.data({"status": result.status, "summary": result.summary(),
+            pr.data({"status": result.status, "outcomes": counts, "summary": result.summary(),
                      "failures": [{"step": f.key, "code": f.error.code if f.error else None,
                                    "message": f.error.message if f.error else None} for f in result.failures]})
+        elif pr.json:
+            pr.data({"status": "failed", "error": str(err)})
+        elif result is not None and counts:
+            pr.err(f"{result.command}: {result.status}: " + ", ".join(f"{n} {w}" for w, n in counts.items()))
         return err.exit_code
     except Interrupted as err:
         pr.err(f"interrupted: {err}")
+        if pr.json:
+            pr.data({"status": "interrupted", "error": str(err)})
         return EXIT_INTERRUPTED
     except HubspokeError as err:
         pr.err(f"error: {err}")
+        if pr.json:  # -o json: one JSON document on stdout, whatever happened
+            pr.data({"error": type(err).__name__, "message": str(err), "exit_code": err.exit_code})
         return err.exit_code
     except KeyboardInterrupt:
         pr.err("interrupted")

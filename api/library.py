@@ -26,6 +26,7 @@ Events passed to ``on_event`` are plain dicts with an ``"event"`` key:
 ``step_applying``  ``step``, ``action`` (create / update / replace) — a write is about to be sent
 ``retry``          ``step``, ``code`` (Azure error code), ``attempt``, ``delay_s``
 ``lro_reattached`` ``step``, ``kind`` — a resumed run re-attached to an operation in flight
+``step_waiting``   ``step``, ``what`` — the resource is busy with another operation; the step waits
 ``step_finished``  ``step``, ``status``, ``action``, ``changed``, ``duration_s``, ``attempts``,
                    ``resource_id`` and, on failure, ``error`` (``code``, ``message``)
 ``step_skipped``   ``step``, ``because`` (the failed steps it depends on)

@@ -187,10 +187,16 @@ def verify(config: Any, *, credential: Any = None, flow_from: str | None = None,
            flow_to: str | None = None) -> VerifyReport:
     """Evaluate the live deployment's required flows (or the one flow ``flow_from`` ->
     ``flow_to``, ``HOST:PORT[/tcp|udp|http|https]``). Reads only; no lock."""
+    from azure.core.exceptions import ResourceNotFoundError
+    from hubspoke_deploy.errors import HubspokeError
     from hubspoke_deploy.library import _session, load_config
     from hubspoke_deploy.orchestrator.observe import read_network
 
     cfg = load_config(config)
     with _session(cfg, "verify", credential=credential, lock=False) as session:
-        resources = read_network(session.clients, cfg.resource_group)
+        try:
+            resources = read_network(session.clients, cfg.resource_group)
+        except ResourceNotFoundError as err:  # ResourceGroupNotFound: nothing is deployed yet
+            raise HubspokeError(f"verify: nothing to verify, resource group {cfg.resource_group} does not exist "
+                                f"({getattr(err.error, 'code', None) or 'NotFound'}); deploy it with up first") from err
     return evaluate_live(cfg, resources, flow_from=flow_from, flow_to=flow_to)

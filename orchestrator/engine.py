@@ -492,6 +492,8 @@ class Engine:
         """Wait until a resource another operation is changing is terminal (GET polling)."""
         deadline = time.monotonic() + ctx.lro.timeout_for(step.resource_type)
         delay = self.options.settle_poll_s
+        if observed is not None and _state(observed) in IN_PROGRESS_STATES:
+            self.emit("step_waiting", step=step.key, what=f"another operation on it ({_state(observed)})")
         while observed is not None and _state(observed) in IN_PROGRESS_STATES:
             if self.cancel.is_set():
                 raise Interrupted(step.key)

@@ -585,6 +585,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--known-principal", action="append", default=[], help="object id role assignments may name (repeatable)"
     )
+    parser.add_argument("--json", action="store_true", help="print the endpoint and CA path as one JSON document")
     args = parser.parse_args(argv)
     try:
         spec = FaultSpec.parse(args.faults)
@@ -618,11 +619,15 @@ def main(argv: list[str] | None = None) -> int:
     handler: Callable[[int, Any], None] = _on_signal
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
-    print(f"endpoint: {sim.endpoint}", flush=True)
-    print(f"ca_path: {sim.ca_path}", flush=True)
-    print("# to use it from another shell, paste:", flush=True)
-    for line in export_lines(sim.endpoint, sim.ca_path):
-        print(line, flush=True)
+    if args.json:  # one JSON document on stdout (`hubspoke-deploy -o json simulator`)
+        print(json.dumps({"endpoint": sim.endpoint, "ca_path": sim.ca_path,
+                          "exports": export_lines(sim.endpoint, sim.ca_path)}), flush=True)
+    else:
+        print(f"endpoint: {sim.endpoint}", flush=True)
+        print(f"ca_path: {sim.ca_path}", flush=True)
+        print("# to use it from another shell, paste:", flush=True)
+        for line in export_lines(sim.endpoint, sim.ca_path):
+            print(line, flush=True)
     try:
         while not stop.wait(0.5):
             pass

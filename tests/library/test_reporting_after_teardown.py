@@ -115,7 +115,7 @@ def test_status_after_an_interrupted_up_that_follows_a_teardown(
 
 
 def test_interrupted_step_log_line_says_interrupted(capsys: pytest.CaptureFixture[str]) -> None:
-    from hubspoke_deploy.cli import _Progress
+    from hubspoke_deploy.live import RunView
 
     lines: list[dict[str, Any]] = []
 
@@ -125,10 +125,11 @@ def test_interrupted_step_log_line_says_interrupted(capsys: pytest.CaptureFixtur
 
         error = warning = info
 
-    progress = _Progress(Log(), tty=False, total=1)
+    progress = RunView(Log(), tty=False, total=1)
     # what the engine of commit 6789ae9 sent for an interrupted step
     progress({"event": "step_finished", "step": "fw", "status": "interrupted", "action": "no-op",
               "changed": False, "duration_s": 1.5, "attempts": 0, "resource_id": "/x/fw"})
+    progress.stop()
     (line,) = lines
     assert line["action"] == "interrupted" and line["status"] == "interrupted"
     assert "attempts" not in line and "changed" not in line
