@@ -24,6 +24,7 @@ from hubspoke_deploy.config.model import (
     NodePool,
     SpokeConfig,
 )
+from hubspoke_deploy.config.validate_ops import check_ops
 from hubspoke_deploy.errors import Problem
 
 __all__ = ["did_you_mean", "ssh_key_problem", "validate_config"]
@@ -1059,6 +1060,7 @@ def validate_config(cfg: DeploymentConfig) -> list[Problem]:
     _check_jumpbox_bastion(cfg, c)
     _check_resources(cfg, c, name_ok)
     _check_warnings(cfg, c)
+    check_ops(cfg, c)
     return c.problems
 
 

@@ -242,6 +242,9 @@ class ManagedClusterStep(PlatformStep):
         }
         if aks.kubernetes_version:
             properties["kubernetesVersion"] = aks.kubernetes_version
+        from hubspoke_deploy.steps.security import defender_profile
+
+        properties.update(defender_profile(config, upstream))
         return self.top(
             config,
             properties,
