@@ -28,15 +28,16 @@ __all__ = [
 # https://github.com/Azure/azure-policy/blob/master/built-in-policies/policySetDefinitions/Kubernetes/PSPBaselineStandard.json
 # https://github.com/Azure/azure-policy/blob/master/built-in-policies/policySetDefinitions/Kubernetes/PSPRestrictedStandard.json
 # https://learn.microsoft.com/azure/aks/use-azure-policy
+_SETS = "/providers/Microsoft.Authorization/policySetDefinitions/"
 POLICY_INITIATIVES: dict[str, str] = {
-    "pod-security-baseline": "/providers/Microsoft.Authorization/policySetDefinitions/a8640138-9b0a-4a28-b8cb-1666c838647d",
-    "pod-security-restricted": "/providers/Microsoft.Authorization/policySetDefinitions/42b8ef37-b724-4e24-bbc8-7a7708edfe00",
+    "pod-security-baseline": _SETS + "a8640138-9b0a-4a28-b8cb-1666c838647d",
+    "pod-security-restricted": _SETS + "42b8ef37-b724-4e24-bbc8-7a7708edfe00",
 }
 
 AlertRule = Literal[
     "firewall-snat-ports", "firewall-health", "aks-nodes-not-ready", "keyvault-availability", "acr-availability"
 ]
-ALERT_RULES: tuple[str, ...] = (
+ALERT_RULES: tuple[AlertRule, ...] = (
     "firewall-snat-ports",
     "firewall-health",
     "aks-nodes-not-ready",

@@ -88,7 +88,8 @@ def policy_assignment_name(cfg: DeploymentConfig) -> str:
 
 
 class PolicyAssignmentStep(ArmStep):
-    """A policy assignment (extension resource ``{scope}/providers/Microsoft.Authorization/policyAssignments/{name}``)."""
+    """A policy assignment: extension resource
+    ``{scope}/providers/Microsoft.Authorization/policyAssignments/{name}``."""
 
     client = "policy"
     operations = "policy_assignments"

@@ -39,7 +39,9 @@ ACTION_GROUP_TYPE = "Microsoft.Insights/actionGroups"
 METRIC_ALERT_TYPE = "Microsoft.Insights/metricAlerts"
 ACTIVITY_ALERT_TYPE = "Microsoft.Insights/activityLogAlerts"
 
-ACTION_GROUP_LOCATIONS = frozenset({"global", "swedencentral", "germanywestcentral", "northcentralus", "southcentralus"})
+ACTION_GROUP_LOCATIONS = frozenset(
+    {"global", "swedencentral", "germanywestcentral", "northcentralus", "southcentralus"}
+)
 SHORT_NAME_MAX = 12
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -156,7 +158,8 @@ class MetricAlerts(ResourceType):
         scopes = [s for s in props.get("scopes") or [] if isinstance(s, str)]
         if not scopes:
             raise _bad("Scopes cannot be empty.")
-        criteria = props.get("criteria") if isinstance(props.get("criteria"), dict) else {}
+        raw = props.get("criteria")
+        criteria: JSON = raw if isinstance(raw, dict) else {}
         kind = criteria.get("odata.type")
         if kind not in (SINGLE, MULTI, WEBTEST):
             raise _bad(f"The criteria odata.type '{kind}' is not supported.")
@@ -205,7 +208,8 @@ class ActivityLogAlerts(ResourceType):
         _location(ctx, frozenset({"global"}), ACTIVITY_ALERT_TYPE)
         if not ctx.props.get("scopes"):
             raise _bad("Scopes cannot be empty.")
-        condition = ctx.props.get("condition") if isinstance(ctx.props.get("condition"), dict) else {}
+        raw = ctx.props.get("condition")
+        condition: JSON = raw if isinstance(raw, dict) else {}
         leaves = _list(condition.get("allOf"))
         if not any(str(leaf.get("field", "")).lower() == "category" for leaf in leaves):
             # "The condition must contain a leaf condition on the field 'category'"
