@@ -117,6 +117,12 @@ class _AlertStep(DeploymentStep):
     delete_method = "delete"
     delete_is_lro = False
     immutable = ("location",)
+    target_id: str = ""
+
+    def lock_keys(self) -> tuple[str, ...]:
+        # A rule references its target: Azure refuses the write (ReferencedResourceNotProvisioned)
+        # while a child of the target (a cluster's agent pool) is written, so share its lock.
+        return (self.target_id.lower(),) if self.target_id else ()
 
     def _body(self, config: Any, properties: Mapping[str, Any], location: str) -> Spec:
         return {"location": location, "tags": dict(config.tags), "properties": dict(properties)}
