@@ -595,7 +595,7 @@ class AksConfig(_Model):
         description=(
             "Azure Policy initiative assigned to the cluster (the add-on enforces nothing without one): "
             "`pod-security-baseline`, `pod-security-restricted`, the id of another policy set definition, or "
-            "`none`. Needs `azure_policy = true`."
+            "`none`. Assigned only with `azure_policy = true`."
         ),
     )
     policy_effect: Literal["audit", "deny"] = Field(

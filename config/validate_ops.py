@@ -98,7 +98,7 @@ def _check_policy(cfg: DeploymentConfig, c: Collector) -> None:
             f"use one of {', '.join(sorted(POLICY_INITIATIVES))}, 'none', or "
             "/providers/Microsoft.Authorization/policySetDefinitions/<id>.",
         )
-    if not cfg.aks.azure_policy:
+    if not cfg.aks.azure_policy and "policy_initiative" in cfg.aks.model_fields_set:
         c.error(
             "aks.policy_initiative",
             "an initiative is assigned but the Azure Policy add-on is off, so nothing in the cluster enforces it.",

@@ -244,7 +244,9 @@ class ManagedClusterStep(PlatformStep):
             properties["kubernetesVersion"] = aks.kubernetes_version
         from hubspoke_deploy.steps.security import defender_profile
 
-        properties.update(defender_profile(config, upstream))
+        defender = defender_profile(config, upstream)
+        if defender:
+            properties["securityProfile"] = {**(properties.get("securityProfile") or {}), **defender}
         return self.top(
             config,
             properties,

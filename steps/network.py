@@ -104,9 +104,8 @@ class VnetStep(DeploymentStep):
     unordered = ("properties.addressSpace.addressPrefixes",)
     owns: ClassVar[Mapping[str, Any]] = {
         "properties.dhcpOptions.dnsServers": None,
-        # DDoS protection switched off = no plan (Azure shows enableDdosProtection false)
+        # DDoS protection switched off = no plan (the PUT without enableDdosProtection turns it off)
         "properties.ddosProtectionPlan": None,
-        "properties.enableDdosProtection": False,
     }
 
     def __init__(

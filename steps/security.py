@@ -56,16 +56,14 @@ KEY_VAULT_SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
 
 
 def defender_profile(config: DeploymentConfig, upstream: Mapping[str, Outputs]) -> dict[str, Any]:
-    """The cluster's ``securityProfile`` properties (empty when Defender is off: the cluster's
+    """What the cluster's ``securityProfile`` gets (empty when Defender is off: the cluster's
     sensor is then left as Azure has it, since the subscription's Defender plan may manage it)."""
     if not config.aks.defender:
         return {}
     return {
-        "securityProfile": {
-            "defender": {
-                "logAnalyticsWorkspaceResourceId": upstream[keys.WORKSPACE]["id"],
-                "securityMonitoring": {"enabled": True},
-            }
+        "defender": {
+            "logAnalyticsWorkspaceResourceId": upstream[keys.WORKSPACE]["id"],
+            "securityMonitoring": {"enabled": True},
         }
     }
 
@@ -75,8 +73,8 @@ def defender_profile(config: DeploymentConfig, upstream: Mapping[str, Outputs]) 
 
 def policy_definition_id(cfg: DeploymentConfig) -> str | None:
     value = cfg.aks.policy_initiative
-    if value == "none":
-        return None
+    if value == "none" or not cfg.aks.azure_policy:
+        return None  # without the add-on nothing in the cluster would enforce it
     return POLICY_INITIATIVES.get(value, value)
 
 
