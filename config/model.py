@@ -23,6 +23,7 @@ import hashlib
 from typing import Any, Literal
 
 from hubspoke_deploy.config.constraints import add_constraints
+from hubspoke_deploy.config.ops import AlertsConfig, TlsInspectionConfig
 from hubspoke_deploy.errors import Problem
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
@@ -237,6 +238,21 @@ class HubConfig(_Model):
         description="Hub address space (CIDRs). Must not overlap any spoke: peering refuses overlapping ranges.",
     )
     subnets: HubSubnets = Field(default_factory=HubSubnets, description="Hub subnets.")
+    ddos_protection: bool = Field(
+        default=False,
+        description=(
+            "Azure DDoS Network Protection on the hub VNet (it holds the public endpoints: the firewall's and "
+            "Bastion's IPs), as the article's security section recommends. A plan has a significant fixed "
+            "monthly cost: one plan can cover the VNets of many subscriptions."
+        ),
+    )
+    ddos_protection_plan_id: str | None = Field(
+        default=None,
+        description=(
+            "ARM id of an existing DDoS protection plan to use; unset with `ddos_protection = true`, the "
+            "deployment creates `ddos-{deployment.name}`."
+        ),
+    )
 
 
 class SpokeSubnets(_Model):
@@ -400,6 +416,9 @@ class FirewallConfig(_Model):
     application_rules: list[ApplicationRule] = Field(default_factory=list, description="Extra application rules.")
     network_rules: list[NetworkRule] = Field(default_factory=list, description="Extra network rules.")
     dnat_rules: list[DnatRule] = Field(default_factory=list, description="DNAT rules (inbound publishing).")
+    tls_inspection: TlsInspectionConfig | None = Field(
+        default=None, description="TLS inspection (Premium only): the intermediate CA certificate in Key Vault."
+    )
 
     @property
     def effective_threat_intel_mode(self) -> str:
@@ -566,6 +585,36 @@ class AksConfig(_Model):
         ),
     )
     user_pool: UserPool = Field(default_factory=UserPool, description="User node pool for workloads.")
+    defender: bool = Field(
+        default=False,
+        description=(
+            "Microsoft Defender for Containers sensor (`securityProfile.defender`) reporting to the Log Analytics "
+            "workspace. The subscription's Defender for Containers plan is billed per vCore."
+        ),
+    )
+    policy_initiative: str = Field(
+        default="pod-security-baseline",
+        description=(
+            "Azure Policy initiative assigned to the cluster (the add-on enforces nothing without one): "
+            "`pod-security-baseline`, `pod-security-restricted`, the id of another policy set definition, or "
+            "`none`. Assigned only with `azure_policy = true`."
+        ),
+    )
+    policy_effect: Literal["audit", "deny"] = Field(
+        default="deny",
+        description=(
+            "`effect` parameter of the built-in pod security initiatives: `deny` blocks non-compliant pods, "
+            "`audit` only reports them (the initiatives' own default)."
+        ),
+    )
+    policy_identity: bool = Field(
+        default=False,
+        description=(
+            "Give the assignment a system-assigned identity, which initiatives with deployIfNotExists or modify "
+            "effects need (the pod security initiatives are audit/deny only). Its role assignments are the "
+            "initiative's own and are not granted by the deployment."
+        ),
+    )
 
     @property
     def overlay(self) -> bool:
@@ -686,6 +735,7 @@ class DeploymentConfig(_Model):
     keyvault: KeyVaultConfig = Field(default_factory=KeyVaultConfig, description="Key Vault.")
     storage: StorageConfig = Field(default_factory=StorageConfig, description="Storage account (private endpoint).")
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig, description="Log Analytics.")
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig, description="Alert rules and who they tell.")
 
     _warnings: tuple[Problem, ...] = PrivateAttr(default=())
     _source: str | None = PrivateAttr(default=None)

@@ -31,6 +31,8 @@ CLIENTS: dict[str, tuple[str, str]] = {
     "containerservice": ("azure.mgmt.containerservice", "ContainerServiceClient"),
     "loganalytics": ("azure.mgmt.loganalytics", "LogAnalyticsManagementClient"),
     "monitor": ("azure.mgmt.monitor", "MonitorManagementClient"),
+    # azure-mgmt-resource 24+ ships policy separately (azure-mgmt-resource-policy)
+    "policy": ("azure.mgmt.resource.policy", "PolicyClient"),
 }
 
 

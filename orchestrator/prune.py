@@ -60,6 +60,14 @@ API_VERSIONS: dict[str, str] = {
     "microsoft.containerservice/managedclusters": "2026-08-01",
     "microsoft.containerservice/managedclusters/agentpools": "2026-08-01",
     "microsoft.insights/diagnosticsettings": "2021-05-01-preview",
+    # azure-mgmt-monitor 6.0.2: action_groups 2023-01-01, metric_alerts 2018-03-01,
+    # activity_log_alerts 2020-10-01 (MonitorManagementClient.LATEST_PROFILE)
+    "microsoft.insights/actiongroups": "2023-01-01",
+    "microsoft.insights/metricalerts": "2018-03-01",
+    "microsoft.insights/activitylogalerts": "2020-10-01",
+    # azure-mgmt-resource-policy 1.0.0 (PolicyClient default)
+    "microsoft.authorization/policyassignments": "2026-06-01",
+    "microsoft.network/ddosprotectionplans": _NETWORK,
 }
 
 # Teardown rank of a type when an orphan has no recorded ``requires`` (a record written by
@@ -69,6 +77,10 @@ API_VERSIONS: dict[str, str] = {
 # IPs, public IPs before their prefix, everything before the group.
 DELETE_RANK: dict[str, int] = {
     "microsoft.insights/diagnosticsettings": 0,
+    "microsoft.insights/metricalerts": 0,
+    "microsoft.insights/activitylogalerts": 0,
+    "microsoft.authorization/policyassignments": 0,
+    "microsoft.insights/actiongroups": 1,
     "microsoft.authorization/roleassignments": 0,
     "microsoft.containerservice/managedclusters/agentpools": 0,
     "microsoft.network/privateendpoints/privatednszonegroups": 0,
@@ -88,6 +100,7 @@ DELETE_RANK: dict[str, int] = {
     "microsoft.network/firewallpolicies": 4,
     "microsoft.network/publicipaddresses": 5,
     "microsoft.network/virtualnetworks": 5,
+    "microsoft.network/ddosprotectionplans": 6,
     "microsoft.network/publicipprefixes": 6,
     "microsoft.resources/resourcegroups": 9,
 }
@@ -97,6 +110,7 @@ DEFAULT_RANK = 4
 UNTAGGED_TYPES = frozenset({
     "microsoft.insights/diagnosticsettings",
     "microsoft.authorization/roleassignments",
+    "microsoft.authorization/policyassignments",
 })
 
 

@@ -906,7 +906,7 @@ class ArmEngine:
                 self._res[crid.key] = child
                 affected.append(crid.key)
         self._version += 1
-        status = rtype.create_status if existing is None else 200
+        status = rtype.create_status if existing is None else rtype.update_status
         if not long_running:
             for key in affected:
                 res = self._res[key]
@@ -1110,8 +1110,9 @@ class ArmEngine:
         delete_lro = rtype.long_running if rtype.delete_long_running is None else rtype.delete_long_running
         if not delete_lro:
             rtype.on_delete(ctx)
+            body = self._view(res) if rtype.delete_returns_body else None
             self._remove_tree(rid.key)
-            return Response(200, None, kind="delete")
+            return Response(200, body, kind="delete")
         prefix = rid.key + "/"
         affected = [
             k for k in self._res if k == rid.key or (k.startswith(prefix) and "/providers/" not in k[len(prefix) :])

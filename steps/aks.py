@@ -242,6 +242,11 @@ class ManagedClusterStep(PlatformStep):
         }
         if aks.kubernetes_version:
             properties["kubernetesVersion"] = aks.kubernetes_version
+        from hubspoke_deploy.steps.security import defender_profile
+
+        defender = defender_profile(config, upstream)
+        if defender:
+            properties["securityProfile"] = {**(properties.get("securityProfile") or {}), **defender}
         return self.top(
             config,
             properties,

@@ -17,7 +17,21 @@ def build_steps(cfg: DeploymentConfig) -> list[Step]:
     from hubspoke_deploy.steps.platform import platform_steps
 
     steps: list[Step] = [*foundation_steps(cfg), *firewall_steps(cfg), *platform_steps(cfg)]
+    steps += ops_steps(cfg, steps)
     return steps
+
+
+def ops_steps(cfg: DeploymentConfig, steps: list[Step]) -> list[Step]:
+    """Operations and security over the architecture's steps (issue 17): DDoS plan, TLS inspection,
+    policy assignment, then the diagnostic settings of every service and the alerts."""
+    from hubspoke_deploy.steps.alerts import alert_steps
+    from hubspoke_deploy.steps.diagnostics import diagnostic_steps
+    from hubspoke_deploy.steps.security import security_steps
+
+    extra = security_steps(cfg, steps)
+    extra += diagnostic_steps(cfg, [*steps, *extra])
+    extra += alert_steps(cfg, [*steps, *extra])
+    return extra
 
 
 def deployment_outputs(cfg: DeploymentConfig, step_outputs: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:

@@ -303,6 +303,8 @@ class FirewallPolicyStep(DeploymentStep):
     # A policy's tier cannot be changed in place (Standard -> Premium is a migration
     # to a new policy: https://learn.microsoft.com/azure/firewall/premium-migrate).
     immutable = ("properties.sku",)
+    # TLS inspection switched off = no CA certificate left on the policy
+    owns: ClassVar[Mapping[str, Any]] = {"properties.transportSecurity": None}
 
     def __init__(self, key: str, cfg: DeploymentConfig) -> None:
         super().__init__(key, cfg, (keys.RG,))
@@ -324,7 +326,9 @@ class FirewallPolicyStep(DeploymentStep):
         # IDPS: Premium only (https://learn.microsoft.com/azure/firewall/premium-features#idps).
         if fw.tier == "Premium":
             properties["intrusionDetection"] = {"mode": fw.effective_idps_mode}
-        return self.top(config, properties)
+        from hubspoke_deploy.steps.security import tls_inspection_body
+
+        return tls_inspection_body(config, self.top(config, properties))
 
 
 class RuleCollectionGroupStep(DeploymentStep):
@@ -469,12 +473,18 @@ class DiagnosticSettingStep(Step):
         name: str,
         categories: tuple[str, ...],
         requires: tuple[str, ...],
+        *,
+        dedicated: bool = True,
+        metrics: tuple[str, ...] = ("AllMetrics",),
     ) -> None:
         super().__init__(key, requires)
         self.cfg = cfg
         self.target_id = target_id
         self.name = name
         self.categories = tuple(categories)
+        # resource-specific tables, where the type has them (else AzureDiagnostics: no destination type)
+        self.dedicated = dedicated
+        self.metrics = tuple(metrics)
 
     def resource_id(self) -> str:
         return f"{self.target_id}/providers/Microsoft.Insights/diagnosticSettings/{self.name}"
@@ -489,14 +499,15 @@ class DiagnosticSettingStep(Step):
         return self.target_id.lstrip("/")
 
     def desired(self, config: Any, upstream: Mapping[str, Outputs]) -> Spec:
-        return {
-            "properties": {
-                "workspaceId": upstream[keys.WORKSPACE]["id"],
-                "logAnalyticsDestinationType": "Dedicated",
-                "logs": [{"category": c, "enabled": True} for c in self.categories],
-                "metrics": [{"category": "AllMetrics", "enabled": True}],
-            }
+        properties: dict[str, Any] = {
+            "workspaceId": upstream[keys.WORKSPACE]["id"],
+            "logAnalyticsDestinationType": "Dedicated",
+            "logs": [{"category": c, "enabled": True} for c in self.categories],
+            "metrics": [{"category": m, "enabled": True} for m in self.metrics],
         }
+        if not self.dedicated:
+            del properties["logAnalyticsDestinationType"]
+        return {"properties": properties}
 
     def read(self, ctx: Any) -> Spec | None:
         from azure.core.exceptions import ResourceNotFoundError

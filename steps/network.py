@@ -102,7 +102,11 @@ class VnetStep(DeploymentStep):
     list_method = "list"  # the plan reads all of them in one request
     resource_type = "Microsoft.Network/virtualNetworks"
     unordered = ("properties.addressSpace.addressPrefixes",)
-    owns: ClassVar[Mapping[str, Any]] = {"properties.dhcpOptions.dnsServers": None}
+    owns: ClassVar[Mapping[str, Any]] = {
+        "properties.dhcpOptions.dnsServers": None,
+        # DDoS protection switched off = no plan (the PUT without enableDdosProtection turns it off)
+        "properties.ddosProtectionPlan": None,
+    }
 
     def __init__(
         self, key: str, cfg: DeploymentConfig, vnet: str, address_space: list[str],
@@ -130,6 +134,9 @@ class VnetStep(DeploymentStep):
             # The spoke resolves through the firewall's DNS proxy, so FQDN network rules see the
             # addresses the clients see (https://learn.microsoft.com/azure/firewall/dns-details).
             properties["dhcpOptions"] = {"dnsServers": self.dns_servers}
+        from hubspoke_deploy.steps.security import ddos_vnet_properties
+
+        properties.update(ddos_vnet_properties(config, self.key))
         return self.top(config, properties)
 
 

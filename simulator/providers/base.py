@@ -571,6 +571,11 @@ class ResourceType:
     # diagnostic settings 200
     # (https://learn.microsoft.com/rest/api/monitor/diagnostic-settings/create-or-update).
     create_status: ClassVar[int] = 201
+    # status of a synchronous PUT that updates (policy assignments answer 201 to both:
+    # https://learn.microsoft.com/rest/api/policy/policy-assignments/create)
+    update_status: ClassVar[int] = 200
+    # a synchronous DELETE answers 200 with the deleted resource (policy assignments), else no body
+    delete_returns_body: ClassVar[bool] = False
     # DELETE long-running or not; None: same as ``long_running`` (vault and storage deletes are
     # synchronous while their creates are LROs).
     delete_long_running: ClassVar[bool | None] = None

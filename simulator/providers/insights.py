@@ -94,6 +94,12 @@ CATEGORIES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] 
     "microsoft.network/virtualnetworks": (("VMProtectionAlerts",), ("allLogs",), ("AllMetrics",)),
     "microsoft.network/bastionhosts": (("BastionAuditLogs",), ("allLogs",), ("AllMetrics",)),
     "microsoft.storage/storageaccounts": ((), (), ("Transaction", "Capacity")),
+    # https://learn.microsoft.com/azure/azure-monitor/reference/supported-logs/microsoft-storage-storageaccounts-blobservices-logs
+    "microsoft.storage/storageaccounts/blobservices": (
+        ("StorageRead", "StorageWrite", "StorageDelete"),
+        ("allLogs", "audit"),
+        ("Transaction", "Capacity"),
+    ),
 }
 
 

@@ -8,6 +8,9 @@
   https://learn.microsoft.com/rest/api/storagerp/storage-accounts/create
 * Server-assigned ``primaryEndpoints`` (``https://{name}.blob.core.windows.net/`` ...).
   https://learn.microsoft.com/azure/storage/common/storage-account-overview#standard-endpoints
+* Every account has its blob service ``{account}/blobServices/default`` (the only name Azure
+  accepts), which carries the blob logs' diagnostic setting.
+  https://learn.microsoft.com/rest/api/storagerp/blob-services/get-service-properties
 """
 
 from __future__ import annotations
@@ -15,7 +18,10 @@ from __future__ import annotations
 import re
 
 from hubspoke_deploy.simulator.providers.base import (
+    JSON,
+    ArmError,
     ResourceType,
+    Store,
     WriteContext,
     WriteRule,
     register,
@@ -24,6 +30,7 @@ from hubspoke_deploy.simulator.providers.base import (
 from hubspoke_deploy.simulator.providers.identity import assign_system_identity
 
 STORAGE_TYPE = "Microsoft.Storage/storageAccounts"
+BLOB_SERVICE_TYPE = "Microsoft.Storage/storageAccounts/blobServices"
 _NAME_RE = re.compile(r"^[a-z0-9]{3,24}$")
 
 
@@ -110,3 +117,24 @@ class StorageAccounts(ResourceType):
         props.setdefault("allowBlobPublicAccess", False)
         props.setdefault("supportsHttpsTrafficOnly", True)
         assign_system_identity(ctx)
+
+    def on_provisioned(self, store: Store, resource: JSON) -> None:
+        blob = f"{resource['id']}/blobServices/default"
+        if store.get(blob) is None:
+            store.put({"id": blob, "properties": {"provisioningState": "Succeeded"}})
+
+
+@register
+class BlobServices(ResourceType):
+    """``{account}/blobServices/default``: created with the account, written synchronously."""
+
+    type_name = BLOB_SERVICE_TYPE
+    create_latency_s = 0.0
+    long_running = False
+    create_status = 200
+
+    def validate(self, ctx: WriteContext) -> None:
+        if ctx.rid.name != "default":
+            # https://learn.microsoft.com/rest/api/storagerp/blob-services/set-service-properties
+            # (BlobServicesName: "default" is the only allowed value)
+            raise ArmError(400, "InvalidResourceName", f"The blob service name '{ctx.rid.name}' must be 'default'.")

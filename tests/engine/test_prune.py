@@ -105,8 +105,8 @@ def sim_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
 
 
 def test_api_versions_are_the_ones_the_steps_send(sim: Simulator, env: dict[str, str]) -> None:
-    """Every resource type a deployment writes (prod, plus the NAT gateway, IP prefix and Basic
-    tier variants) is in API_VERSIONS with the api-version its own SDK call carried."""
+    """Every resource type a deployment writes (prod, plus the NAT gateway, IP prefix, DDoS / TLS
+    inspection and Basic tier variants) is in API_VERSIONS with the api-version its own SDK call carried."""
     prod = tomllib.loads((REPO / "config" / "examples" / "prod.toml").read_text())
     prod["firewall"]["public_ip_count"] = 2
     variants: list[dict[str, Any]] = [prod]
@@ -114,6 +114,12 @@ def test_api_versions_are_the_ones_the_steps_send(sim: Simulator, env: dict[str,
         data = json.loads(json.dumps(prod))
         data["firewall"].update(change)
         variants.append(data)
+    # DDoS protection plan and TLS inspection (identity, role assignment, policy with a CA)
+    protected = json.loads(json.dumps(prod))
+    protected["hub"]["ddos_protection"] = True
+    kv = load_config_dict(prod, env=env).keyvault_name
+    protected["firewall"]["tls_inspection"] = {"key_vault_secret_id": f"https://{kv}.vault.azure.net/secrets/ca"}
+    variants.append(protected)
     basic = json.loads(json.dumps(prod))
     basic["firewall"] = {"tier": "Basic", "public_ip_count": 1}
     variants.append(basic)
