@@ -139,7 +139,7 @@ def _pydantic_problems(err: ValidationError) -> list[Problem]:
                 Problem(
                     path,
                     f"expected {_TYPE_WORDS[kind]}, got {_toml_type(value)} ({value!r}).",
-                    f"write {key or 'it'} as {_TYPE_WORDS[kind]}.",
+                    f"write {key if loc and isinstance(loc[-1], str) else 'it'} as {_TYPE_WORDS[kind]}.",
                 )
             )
         else:
