@@ -25,6 +25,7 @@ from hubspoke_deploy.config.model import (
     NodePool,
     SpokeConfig,
 )
+from hubspoke_deploy.config.global_entry import check_global_entry
 from hubspoke_deploy.config.validate_ops import check_ops
 from hubspoke_deploy.errors import Problem
 from hubspoke_deploy.regions import closest_region, location_problem, regions_for
@@ -1066,6 +1067,7 @@ def validate_config(cfg: DeploymentConfig) -> list[Problem]:
     _check_resources(cfg, c, name_ok)
     _check_warnings(cfg, c)
     check_ops(cfg, c)
+    check_global_entry(cfg, c)
     c.problems.extend(ignored_value_warnings(cfg))
     return c.problems
 
