@@ -86,8 +86,9 @@ class _Model(BaseModel):
 
 
 class GlobalEntryConfig(_Model):
-    """[global_entry]: a global load balancer (Front Door Premium with WAF, or Traffic Manager) in front of the
-    regional ingress endpoints (the firewall's DNAT public IPs), with health probes."""
+    """[global_entry]: Front Door Premium with WAF, or Traffic Manager, in front of the regional ingress endpoints.
+
+    The endpoints are the firewall public IPs of ``[[firewall.dnat_rules]]``; both probe their health."""
 
     kind: GlobalEntryKind = Field(
         description=(

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from hubspoke_deploy.config.global_entry import check_global_entry
 from hubspoke_deploy.config.ignored import ignored_value_warnings
 from hubspoke_deploy.config.model import (
     CLOUD_ENDPOINTS,
@@ -25,7 +26,6 @@ from hubspoke_deploy.config.model import (
     NodePool,
     SpokeConfig,
 )
-from hubspoke_deploy.config.global_entry import check_global_entry
 from hubspoke_deploy.config.validate_ops import check_ops
 from hubspoke_deploy.errors import Problem
 from hubspoke_deploy.regions import closest_region, location_problem, regions_for

@@ -144,8 +144,9 @@ def _child_name(ctx: WriteContext) -> str | None:
 def _afd_parent(ctx: WriteContext) -> str | None:
     profile = ctx.store.get(_profile_of(ctx.rid).id)
     if profile is not None and _sku(profile) not in AFD_SKUS:
-        return (f"Profile '{_profile_of(ctx.rid).name}' has sku '{_sku(profile)}': Front Door endpoints, origin groups, "
-                "routes and security policies need a Standard_AzureFrontDoor or Premium_AzureFrontDoor profile.")
+        return (f"Profile '{_profile_of(ctx.rid).name}' has sku '{_sku(profile)}': Front Door endpoints, origin "
+                "groups, routes and security policies need a Standard_AzureFrontDoor or Premium_AzureFrontDoor "
+                "profile.")
     return None
 
 
