@@ -208,3 +208,33 @@ def test_traffic_manager_then_switch_to_front_door_and_down(sim: Simulator, env:
 
     run(cfg, env, "down")
     assert not [t for t in GLOBAL_TYPES if by_type(sim).get(t)]
+
+
+def test_a_waf_policy_another_profile_links_is_kept(sim: Simulator, env: dict[str, str]) -> None:
+    """Switching away from Front Door deletes what the deployment owns, but not a WAF policy that a
+    security policy of someone else's profile still links (Azure would refuse the delete)."""
+    from azure.mgmt.cdn import CdnManagementClient
+    from azure.mgmt.resource.resources import ResourceManagementClient
+    from hubspoke_deploy.simulator import SimulatorCredential
+
+    cfg = load(data("front-door"), env)
+    run(cfg, env)
+    (waf,) = by_type(sim)["microsoft.network/frontdoorwebapplicationfirewallpolicies"]
+    opts: dict[str, Any] = {"base_url": sim.endpoint, "credential_scopes": ["https://management.azure.com/.default"],
+                            "connection_verify": sim.ca_path, "polling_interval": 0.01}
+    ResourceManagementClient(SimulatorCredential(), cfg.subscription_id, **opts).resource_groups.create_or_update(
+        "rg-other", {"location": "westeurope"})
+    cdn = CdnManagementClient(SimulatorCredential(), cfg.subscription_id, **opts)
+    cdn.profiles.begin_create("rg-other", "afd-other", {"location": "Global", "sku": {"name": "Premium_AzureFrontDoor"}}
+                              ).result()
+    endpoint = cdn.afd_endpoints.begin_create("rg-other", "afd-other", "other", {"location": "Global"}).result()
+    cdn.security_policies.begin_create("rg-other", "afd-other", "sp", {"properties": {"parameters": {
+        "type": "WebApplicationFirewall", "wafPolicy": {"id": waf["id"]},
+        "associations": [{"domains": [{"id": endpoint.id}], "patternsToMatch": ["/*"]}]}}}).result()
+
+    result = run(load(data("traffic-manager"), env), env)
+    types = by_type(sim)
+    assert [w["id"] for w in types["microsoft.network/frontdoorwebapplicationfirewallpolicies"]] == [waf["id"]]
+    assert [p["name"] for p in types["microsoft.cdn/profiles"]] == ["afd-other"]  # ours is gone
+    kept = [o for o in result.outcomes.values() if o.status == "kept"]
+    assert [o.resource_id for o in kept] == [waf["id"]]
