@@ -208,6 +208,29 @@ KEY_PROPERTIES: dict[str, tuple[Show, ...]] = {
         Show("admin", "properties.osProfile.adminUsername"),
         Show("password login disabled", "properties.osProfile.linuxConfiguration.disablePasswordAuthentication"),
     ),
+    # [global_entry] (steps/globalentry.py)
+    "Microsoft.Cdn/profiles": (_SKU,),
+    "Microsoft.Cdn/profiles/originGroups": (
+        Show("probe", "properties.healthProbeSettings", each=True,
+             template="{probeProtocol} {probeRequestType} {probePath} every {probeIntervalInSeconds} s"),
+    ),
+    "Microsoft.Cdn/profiles/originGroups/origins": (
+        Show("host", "properties.hostName"), Show("https port", "properties.httpsPort"),
+        Show("priority", "properties.priority"),
+    ),
+    "Microsoft.Cdn/profiles/afdEndpoints/routes": (Show("forwarding", "properties.forwardingProtocol"),),
+    "Microsoft.Network/FrontDoorWebApplicationFirewallPolicies": (
+        _SKU, Show("mode", "properties.policySettings.mode"),
+        Show("rule set", "properties.managedRules.managedRuleSets[*]", each=True,
+             template="{ruleSetType} {ruleSetVersion}"),
+    ),
+    "Microsoft.Network/trafficmanagerprofiles": (
+        Show("routing", "properties.trafficRoutingMethod"),
+        Show("monitor", "properties.monitorConfig", each=True,
+             template="{protocol}:{port}{path} every {intervalInSeconds} s, {toleratedNumberOfFailures} failures"),
+        Show("endpoint", "properties.endpoints[*]", each=True,
+             template="{name}: {properties.target} ({properties.endpointLocation})"),
+    ),
 }
 
 _TYPES = {k.lower(): v for k, v in KEY_PROPERTIES.items()}

@@ -23,6 +23,7 @@ import hashlib
 from typing import Any, Literal
 
 from hubspoke_deploy.config.constraints import add_constraints
+from hubspoke_deploy.config.global_entry import GlobalEntryConfig
 from hubspoke_deploy.config.ops import AlertsConfig, TlsInspectionConfig
 from hubspoke_deploy.errors import Problem
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
@@ -736,6 +737,7 @@ class DeploymentConfig(_Model):
     storage: StorageConfig = Field(default_factory=StorageConfig, description="Storage account (private endpoint).")
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig, description="Log Analytics.")
     alerts: AlertsConfig = Field(default_factory=AlertsConfig, description="Alert rules and who they tell.")
+    global_entry: GlobalEntryConfig | None = Field(default=None, description="Global load balancer (none if absent).")
 
     _warnings: tuple[Problem, ...] = PrivateAttr(default=())
     _source: str | None = PrivateAttr(default=None)

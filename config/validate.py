@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from hubspoke_deploy.config.global_entry import check_global_entry
 from hubspoke_deploy.config.ignored import ignored_value_warnings
 from hubspoke_deploy.config.model import (
     CLOUD_ENDPOINTS,
@@ -1066,6 +1067,7 @@ def validate_config(cfg: DeploymentConfig) -> list[Problem]:
     _check_resources(cfg, c, name_ok)
     _check_warnings(cfg, c)
     check_ops(cfg, c)
+    check_global_entry(cfg, c)
     c.problems.extend(ignored_value_warnings(cfg))
     return c.problems
 

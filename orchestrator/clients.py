@@ -33,6 +33,11 @@ CLIENTS: dict[str, tuple[str, str]] = {
     "monitor": ("azure.mgmt.monitor", "MonitorManagementClient"),
     # azure-mgmt-resource 24+ ships policy separately (azure-mgmt-resource-policy)
     "policy": ("azure.mgmt.resource.policy", "PolicyClient"),
+    # global entry (issue 18): Front Door Standard/Premium (Microsoft.Cdn), its WAF policies
+    # (Microsoft.Network/FrontDoorWebApplicationFirewallPolicies) and Traffic Manager
+    "cdn": ("azure.mgmt.cdn", "CdnManagementClient"),
+    "frontdoor": ("azure.mgmt.frontdoor", "FrontDoorManagementClient"),
+    "trafficmanager": ("azure.mgmt.trafficmanager", "TrafficManagerManagementClient"),
 }
 
 

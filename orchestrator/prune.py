@@ -30,6 +30,7 @@ from hubspoke_deploy.orchestrator.step import Outputs, OwnedIds, Spec, Step, Ste
 # 2026-08-01, ...). ``tests/engine/test_prune.py`` checks every entry a deployment uses
 # against the api-version the steps' own requests carried, from the simulator's request log.
 _NETWORK = "2026-03-01"
+_CDN = "2026-10-01"
 API_VERSIONS: dict[str, str] = {
     "microsoft.resources/resourcegroups": "2025-04-01",
     "microsoft.operationalinsights/workspaces": "2025-07-01",
@@ -68,6 +69,16 @@ API_VERSIONS: dict[str, str] = {
     # azure-mgmt-resource-policy 1.0.0 (PolicyClient default)
     "microsoft.authorization/policyassignments": "2026-06-01",
     "microsoft.network/ddosprotectionplans": _NETWORK,
+    # [global_entry]: azure-mgmt-cdn 14.1.0 (CdnManagementClient default 2026-10-01), azure-mgmt-frontdoor
+    # 2.0.0 (FrontDoorManagementClient default 2025-10-01), azure-mgmt-trafficmanager 2.0.0 (2026-09-01)
+    "microsoft.cdn/profiles": _CDN,
+    "microsoft.cdn/profiles/afdendpoints": _CDN,
+    "microsoft.cdn/profiles/afdendpoints/routes": _CDN,
+    "microsoft.cdn/profiles/origingroups": _CDN,
+    "microsoft.cdn/profiles/origingroups/origins": _CDN,
+    "microsoft.cdn/profiles/securitypolicies": _CDN,
+    "microsoft.network/frontdoorwebapplicationfirewallpolicies": "2025-10-01",
+    "microsoft.network/trafficmanagerprofiles": "2026-09-01",
 }
 
 # Teardown rank of a type when an orphan has no recorded ``requires`` (a record written by
@@ -87,6 +98,16 @@ DELETE_RANK: dict[str, int] = {
     "microsoft.network/privatednszones/virtualnetworklinks": 0,
     "microsoft.network/firewallpolicies/rulecollectiongroups": 0,
     "microsoft.network/virtualnetworks/virtualnetworkpeerings": 0,
+    # Front Door: the security policy and the route before what they reference (WAF policy, endpoint,
+    # origin group); origins before their group; the profile after its children; the WAF policy last
+    "microsoft.cdn/profiles/securitypolicies": 0,
+    "microsoft.cdn/profiles/afdendpoints/routes": 0,
+    "microsoft.cdn/profiles/origingroups/origins": 1,
+    "microsoft.cdn/profiles/afdendpoints": 1,
+    "microsoft.cdn/profiles/origingroups": 2,
+    "microsoft.cdn/profiles": 3,
+    "microsoft.network/frontdoorwebapplicationfirewallpolicies": 4,
+    "microsoft.network/trafficmanagerprofiles": 1,
     "microsoft.containerservice/managedclusters": 1,
     "microsoft.compute/virtualmachines": 1,
     "microsoft.network/bastionhosts": 1,

@@ -1110,7 +1110,7 @@ class ArmEngine:
         delete_lro = rtype.long_running if rtype.delete_long_running is None else rtype.delete_long_running
         if not delete_lro:
             rtype.on_delete(ctx)
-            body = self._view(res) if rtype.delete_returns_body else None
+            body = rtype.delete_result(self._view(res))
             self._remove_tree(rid.key)
             return Response(200, body, kind="delete")
         prefix = rid.key + "/"

@@ -8,6 +8,7 @@ from typing import Any
 from hubspoke_deploy.config import DeploymentConfig
 from hubspoke_deploy.orchestrator.step import Step
 from hubspoke_deploy.steps import keys
+from hubspoke_deploy.steps.globalentry import global_entry_outputs, global_entry_steps
 from hubspoke_deploy.steps.network import foundation_steps
 
 
@@ -18,6 +19,7 @@ def build_steps(cfg: DeploymentConfig) -> list[Step]:
 
     steps: list[Step] = [*foundation_steps(cfg), *firewall_steps(cfg), *platform_steps(cfg)]
     steps += ops_steps(cfg, steps)
+    steps += global_entry_steps(cfg, steps)
     return steps
 
 
@@ -54,4 +56,5 @@ def deployment_outputs(cfg: DeploymentConfig, step_outputs: Mapping[str, Mapping
     if ws:
         result["log_analytics_workspace_id"] = ws.get("id")
     result.update(platform_outputs(cfg, step_outputs))
+    result.update(global_entry_outputs(cfg, step_outputs))
     return result

@@ -11,6 +11,7 @@ from typing import Any
 from hubspoke_deploy.config import DeploymentConfig
 from hubspoke_deploy.orchestrator.prune import OrphanHandler
 from hubspoke_deploy.orchestrator.step import OwnedIds, Spec, StepContext
+from hubspoke_deploy.steps.globalentry import global_entry_orphan_handlers
 from hubspoke_deploy.steps.network import (
     association_blockers,
     public_ip_blockers,
@@ -76,4 +77,5 @@ def orphan_handlers(cfg: DeploymentConfig) -> dict[str, OrphanHandler]:
             note_text="Key Vault {name} is soft-deleted: its name stays reserved for the vault's retention period"
         ),
     }
+    handlers.update(global_entry_orphan_handlers())
     return handlers

@@ -619,6 +619,11 @@ class ResourceType:
     def on_delete(self, ctx: DeleteContext) -> None:
         """Called when the delete completes, just before the resource is removed (cascades)."""
 
+    def delete_result(self, view: JSON) -> Any:
+        """Body of a synchronous DELETE's 200: the deleted resource with ``delete_returns_body``, else none
+        (Traffic Manager answers a ``DeleteOperationResult``)."""
+        return view if self.delete_returns_body else None
+
     # ---- read path
     def on_read(self, store: Store, view: JSON) -> None:
         """Mutate ``view`` (a deep copy of the stored resource) into what GET returns

@@ -106,7 +106,8 @@ def sim_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Simulator]:
 
 def test_api_versions_are_the_ones_the_steps_send(sim: Simulator, env: dict[str, str]) -> None:
     """Every resource type a deployment writes (prod, plus the NAT gateway, IP prefix, DDoS / TLS
-    inspection and Basic tier variants) is in API_VERSIONS with the api-version its own SDK call carried."""
+    inspection, Basic tier and global entry variants) is in API_VERSIONS with the api-version its own
+    SDK call carried."""
     prod = tomllib.loads((REPO / "config" / "examples" / "prod.toml").read_text())
     prod["firewall"]["public_ip_count"] = 2
     variants: list[dict[str, Any]] = [prod]
@@ -123,6 +124,11 @@ def test_api_versions_are_the_ones_the_steps_send(sim: Simulator, env: dict[str,
     basic = json.loads(json.dumps(prod))
     basic["firewall"] = {"tier": "Basic", "public_ip_count": 1}
     variants.append(basic)
+    # [global_entry]: Front Door Premium with its WAF policy, and Traffic Manager
+    for kind in ("front-door", "traffic-manager"):
+        entry = json.loads(json.dumps(prod))
+        entry["global_entry"] = {"kind": kind, "origin_host_header": "app.contoso.com"}
+        variants.append(entry)
     assert sim._request_log is not None
     log = Path(sim._request_log)
     start = len(log.read_text().splitlines()) if log.exists() else 0
