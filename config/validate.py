@@ -1067,6 +1067,10 @@ def validate_config(cfg: DeploymentConfig) -> list[Problem]:
     _check_warnings(cfg, c)
     check_ops(cfg, c)
     c.problems.extend(ignored_value_warnings(cfg))
+    if cfg.regions:  # issue 18: [[regions]] (config/regions.py)
+        from hubspoke_deploy.config.regions import region_problems
+
+        c.problems.extend(region_problems(cfg))
     return c.problems
 
 

@@ -18,6 +18,10 @@ def build_steps(cfg: DeploymentConfig) -> list[Step]:
 
     steps: list[Step] = [*foundation_steps(cfg), *firewall_steps(cfg), *platform_steps(cfg)]
     steps += ops_steps(cfg, steps)
+    if cfg.regions:  # issue 18: the other regions, the parent policy, what joins the regions
+        from hubspoke_deploy.steps.multiregion import with_regions
+
+        return with_regions(cfg, steps, build_steps)
     return steps
 
 
