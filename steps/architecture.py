@@ -58,4 +58,8 @@ def deployment_outputs(cfg: DeploymentConfig, step_outputs: Mapping[str, Mapping
     if ws:
         result["log_analytics_workspace_id"] = ws.get("id")
     result.update(platform_outputs(cfg, step_outputs))
+    if cfg.regions:  # issue 18: the same outputs per region
+        from hubspoke_deploy.steps.multiregion import regional_outputs
+
+        result["regions"] = regional_outputs(cfg, step_outputs)
     return result

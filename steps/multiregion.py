@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from hubspoke_deploy.config import DeploymentConfig
-from hubspoke_deploy.config.regions import KEY_SEPARATOR, active_region_names, region_views
+from hubspoke_deploy.config.regions import KEY_SEPARATOR, active_region_names, region_of_key, region_views
 from hubspoke_deploy.orchestrator.diff import Change
 from hubspoke_deploy.orchestrator.step import Outputs, OwnedIds, Spec, Step, StepContext
 from hubspoke_deploy.steps import keys
@@ -78,7 +78,7 @@ class RegionalStep(Step):
         super().__init__(rename(inner.key), tuple(rename(k) for k in inner.requires))
         self.inner = inner
         self.view = view
-        self.region = view._region or ""
+        self.region: str | None = view._region
         self._inner_keys = {rename(k): k for k in inner.requires}
         self.delete_after = tuple(rename(k) for k in inner.delete_after)
 
@@ -431,4 +431,37 @@ def with_regions(cfg: DeploymentConfig, primary: list[Step], single: Callable[[D
         for name, view in views.items():
             if view.location != cfg.location:
                 result.append(RegistryReplicationStep(renames[name](ACR_REPLICA), cfg, view.location))
+    for step in result:
+        region = region_of_key(step.key)
+        if region is None and step.key not in GLOBAL_KEYS and step.key not in shared_keys:
+            region = cfg.location
+        step.region = region  # type: ignore[attr-defined]
+    return result
+
+
+def step_region(step: Step) -> str | None:
+    """The region a step belongs to (``None``: shared by every region)."""
+    value = getattr(step, "region", None)
+    return value if isinstance(value, str) and value else None
+
+
+def regional_outputs(cfg: DeploymentConfig, step_outputs: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Region name -> the single-region outputs of that region (firewall, cluster, endpoints)."""
+    from hubspoke_deploy.steps.architecture import deployment_outputs
+
+    result: dict[str, Any] = {}
+    for name, view in region_views(cfg).items():
+        if name == cfg.location:
+            own: Mapping[str, Mapping[str, Any]] = step_outputs
+        else:
+            prefix = regional_key(name, "")
+            own = {**step_outputs, **{k[len(prefix):]: v for k, v in step_outputs.items() if k.startswith(prefix)}}
+            own = {k: v for k, v in own.items() if not k.startswith(prefix)}
+            # a region's own outputs only: region #1's firewall is not this region's
+            for key in (keys.FIREWALL, *(k for k in step_outputs if "/" not in k and k.startswith(("fw.", "aks")))):
+                if regional_key(name, key) not in step_outputs:
+                    own.pop(key, None)
+        entry = deployment_outputs(view, own)
+        entry.pop("regions", None)
+        result[name] = entry
     return result
