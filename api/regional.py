@@ -150,3 +150,27 @@ def region_remaining(cfg: DeploymentConfig, name: str) -> set[str]:
 
     doc = library._open_store(cfg).load() or {}
     return recorded_regions(cfg, doc.get("steps") or {}) - {name}
+
+
+def evaluate_regions(cfg: DeploymentConfig, resources: list[dict[str, Any]],
+                     only: set[str] | None = None) -> Any:
+    """``verify`` of a multi-region deployment: each region's required flows against the live network
+    (one network: the regions are peered), rows named ``<region>: <flow>``. A region without a
+    firewall in ``resources`` (taken down with ``down --region``) is not evaluated."""
+    from hubspoke_deploy.config.regions import region_views
+    from hubspoke_deploy.steps.firewall import firewall_name
+    from hubspoke_deploy.verification import VerifyReport, evaluate_live
+
+    firewalls = {str(r.get("name", "")).lower() for r in resources
+                 if str(r.get("type", "")).lower() == "microsoft.network/azurefirewalls"}
+    rows: list[Any] = []
+    findings: list[dict[str, Any]] = []
+    for name, view in region_views(cfg).items():
+        if (only is not None and name not in only) or firewall_name(view).lower() not in firewalls:
+            continue
+        report = evaluate_live(view, resources)
+        for row in report.rows:
+            row.name = f"{name}: {row.name}"
+            rows.append(row)
+        findings += [f for f in report.findings if f not in findings]
+    return VerifyReport(rows, findings)

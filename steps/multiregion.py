@@ -461,7 +461,7 @@ def regional_outputs(cfg: DeploymentConfig, step_outputs: Mapping[str, Mapping[s
             for key in (keys.FIREWALL, *(k for k in step_outputs if "/" not in k and k.startswith(("fw.", "aks")))):
                 if regional_key(name, key) not in step_outputs:
                     own.pop(key, None)
-        entry = deployment_outputs(view, own)
+        entry = deployment_outputs(view.model_copy(update={"regions": []}) if view is cfg else view, own)
         entry.pop("regions", None)
         result[name] = entry
     return result
