@@ -16,15 +16,23 @@ and the grouping of steps by region for ``plan``, ``status``, ``outputs`` and ``
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hubspoke_deploy.config import DeploymentConfig
 from hubspoke_deploy.config.regions import region_names, without_region
 from hubspoke_deploy.orchestrator.step import Step
 
+if TYPE_CHECKING:
+    from hubspoke_deploy.verification import VerifyReport
+
 __all__ = [
+    "check_region",
+    "group_by_region",
+    "recorded_regions",
+    "region_scope",
+    "region_steps",
     "without_region",
-    "check_region", "group_by_region", "recorded_regions", "region_scope", "region_steps"]
+]
 
 SHARED = "shared"
 
@@ -153,13 +161,13 @@ def region_remaining(cfg: DeploymentConfig, name: str) -> set[str]:
 
 
 def evaluate_regions(cfg: DeploymentConfig, resources: list[dict[str, Any]],
-                     only: set[str] | None = None) -> Any:
+                     only: set[str] | None = None) -> VerifyReport:
     """``verify`` of a multi-region deployment: each region's required flows against the live network
     (one network: the regions are peered), rows named ``<region>: <flow>``. A region without a
     firewall in ``resources`` (taken down with ``down --region``) is not evaluated."""
     from hubspoke_deploy.config.regions import region_views
     from hubspoke_deploy.steps.firewall import firewall_name
-    from hubspoke_deploy.verification import VerifyReport, evaluate_live
+    from hubspoke_deploy.verification import evaluate_live
 
     firewalls = {str(r.get("name", "")).lower() for r in resources
                  if str(r.get("type", "")).lower() == "microsoft.network/azurefirewalls"}
@@ -173,4 +181,6 @@ def evaluate_regions(cfg: DeploymentConfig, resources: list[dict[str, Any]],
             row.name = f"{name}: {row.name}"
             rows.append(row)
         findings += [f for f in report.findings if f not in findings]
+    from hubspoke_deploy.verification import VerifyReport
+
     return VerifyReport(rows, findings)

@@ -743,7 +743,8 @@ class RegionConfig(_Model):
         ),
     )
     aks: AksConfig | None = Field(
-        default=None, description="This region's cluster. Unset: the top-level `[aks]` (its name and DNS prefix derived)."
+        default=None,
+        description="This region's cluster. Unset: the top-level `[aks]` (its name and DNS prefix derived).",
     )
 
     @field_validator("location", mode="before")

@@ -344,10 +344,13 @@ def _adapt_region(
 
 def _vnets(view: DeploymentConfig) -> list[tuple[str, str]]:
     """(vnet step key, VNet name) of a region, keys as the region's own builders name them."""
-    return [(keys.vnet(keys.HUB), view.hub_vnet_name)] + [(keys.vnet(s.name), view.spoke_vnet_name(s)) for s in view.spokes]
+    spokes = [(keys.vnet(s.name), view.spoke_vnet_name(s)) for s in view.spokes]
+    return [(keys.vnet(keys.HUB), view.hub_vnet_name), *spokes]
 
 
-def with_regions(cfg: DeploymentConfig, primary: list[Step], single: Callable[[DeploymentConfig], list[Step]]) -> list[Step]:
+def with_regions(
+    cfg: DeploymentConfig, primary: list[Step], single: Callable[[DeploymentConfig], list[Step]]
+) -> list[Step]:
     """Region #1's steps (``primary``) plus everything else a multi-region config builds."""
     from hubspoke_deploy.steps.paas import PrivateDnsLinkStep, PrivateDnsZoneStep, dns_link_key
 
@@ -409,17 +412,17 @@ def with_regions(cfg: DeploymentConfig, primary: list[Step], single: Callable[[D
     zones: dict[str, tuple[str, Step]] = {}
     links: set[str] = set()
     for step in result:
-        if isinstance(step, PrivateDnsZoneStep) or (isinstance(step, RegionalStep) and isinstance(step.inner, PrivateDnsZoneStep)):
+        own = step.inner if isinstance(step, RegionalStep) else step
+        if isinstance(own, PrivateDnsZoneStep):
             zones[step.resource_id().lower()] = (step.key, step)
-        if isinstance(step, PrivateDnsLinkStep) or (isinstance(step, RegionalStep) and isinstance(step.inner, PrivateDnsLinkStep)):
+        if isinstance(own, PrivateDnsLinkStep):
             links.add(step.resource_id().lower())
     for zone_key, zone_step in zones.values():
         zone = zone_step.resource_id().rsplit("/", 1)[-1]
         for name, view in views.items():
             for vnet_key, vnet in _vnets(view):
-                link = PrivateDnsLinkStep(
-                    renames[name](dns_link_key(zone, vnet_key.split(".", 1)[1])), view, zone, vnet, renames[name](vnet_key)
-                )
+                key = renames[name](dns_link_key(zone, vnet_key.split(".", 1)[1]))
+                link = PrivateDnsLinkStep(key, view, zone, vnet, renames[name](vnet_key))
                 if link.resource_id().lower() in links:
                     continue
                 link.requires = (zone_key, renames[name](vnet_key))

@@ -415,8 +415,8 @@ def evaluate_flow(network: Network, flow: Flow, *, region: str) -> Verdict:
                     # globally peered): the flow crosses both firewalls, each must allow it
                     seen.add(remote.name)
                     trace.add("route", f"{fw_subnet.name}: {back.reason}")
-                    decision = decide(network, remote_policy,
-                                      FirewallRequest(source, destination, flow.port, flow.protocol, fqdn), region=region)
+                    request = FirewallRequest(source, destination, flow.port, flow.protocol, fqdn)
+                    decision = decide(network, remote_policy, request, region=region)
                     trace.add("firewall", f"{remote.name} ({remote.private_ip}): {decision.reason}")
                     if not decision.allowed:
                         return _verdict(flow, trace, "blocked", decision.reason, rule=None, resolved=resolved,

@@ -148,7 +148,9 @@ def _replication_zone_redundancy(ctx: WriteContext) -> str | None:
 
 for _rule in (
     WriteRule("fw-policy-base-type", FW_POLICY, _base_policy_type, 400, "InvalidResourceReference", _POLICY_DOC),
-    WriteRule("fw-policy-base-tier", FW_POLICY, _base_policy_tier, 400, "FirewallPolicyParentTierMismatch", _POLICY_DOC),
+    WriteRule(
+        "fw-policy-base-tier", FW_POLICY, _base_policy_tier, 400, "FirewallPolicyParentTierMismatch", _POLICY_DOC
+    ),
     DeleteRule(
         "fw-policy-parent-in-use",
         FW_POLICY,

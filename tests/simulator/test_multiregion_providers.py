@@ -81,8 +81,8 @@ def test_replications_premium_only_and_zone_redundancy_fixed(sim: Simulator, cli
     assert replica.zone_redundancy == "Enabled"
     assert [r.name for r in acr.replications.list(rg, "acrprem01")] == ["northeurope"]
     with pytest.raises(HttpResponseError) as err:
-        acr.replications.begin_create(rg, "acrprem01", "northeurope",
-                                      {"location": "northeurope", "properties": {"zoneRedundancy": "Disabled"}}).result()
+        other = {"location": "northeurope", "properties": {"zoneRedundancy": "Disabled"}}
+        acr.replications.begin_create(rg, "acrprem01", "northeurope", other).result()
     assert err.value.status_code == 400
     _registry(client, rg, "acrstd01", "Standard")
     with pytest.raises(HttpResponseError) as err:
