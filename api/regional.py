@@ -76,7 +76,9 @@ def region_steps(cfg: DeploymentConfig, name: str) -> list[Step]:
             if dep not in chosen and regions.get(dep) is None:
                 chosen.add(dep)
                 todo.append(dep)
-    return [s for s in steps if s.key in chosen]
+    from hubspoke_deploy.steps.multiregion import rebind
+
+    return [rebind(s, cfg, chosen, name) for s in steps if s.key in chosen]
 
 
 def region_scope(cfg: DeploymentConfig, name: str) -> Any:

@@ -156,6 +156,24 @@ def wrap(inner: Step, view: DeploymentConfig, rename: Callable[[str], str]) -> R
     return _wrapper_class(type(inner))(inner, view, rename)
 
 
+def rebind(step: Step, cfg: DeploymentConfig, available: set[str], region: str) -> Step:
+    """A shared step whose requirement is a step of a region that is not there (region #1 taken out,
+    or ``up --region`` of another region): the same step of ``region`` stands in for it (the vault
+    takes its tenant from that region's control-plane identity)."""
+    if all(r in available for r in step.requires):
+        return step
+
+    def rename(key: str) -> str:
+        if key in available or key == step.key:
+            return key
+        alt = regional_key(region, key)
+        return alt if alt in available else key
+
+    bound = wrap(step, cfg, rename)
+    bound.region = None
+    return bound
+
+
 # --------------------------------------------------------------------------- new step types
 
 
@@ -384,10 +402,7 @@ def with_regions(
     else:
         # region #1 is taken out (down --region): keep only what the other regions share with it
         keep = set(shared_keys) | {keys.RG}
-        for s in primary:
-            if s.key in keep and not isinstance(s, PrivateDnsLinkStep):
-                s.requires = tuple(r for r in s.requires if r in keep)  # e.g. the vault's wait for id.aks
-                result.append(s)
+        result += [s for s in primary if s.key in keep and not isinstance(s, PrivateDnsLinkStep)]
     for steps in per_region.values():
         result += steps
 
@@ -434,6 +449,10 @@ def with_regions(
         for name, view in views.items():
             if view.location != cfg.location:
                 result.append(RegistryReplicationStep(renames[name](ACR_REPLICA), cfg, view.location))
+    if not primary_on and views:
+        available = {s.key for s in result}
+        stand_in = next(iter(views))
+        result = [rebind(s, cfg, available, stand_in) if region_of_key(s.key) is None else s for s in result]
     for step in result:
         region = region_of_key(step.key)
         if region is None and step.key not in GLOBAL_KEYS and step.key not in shared_keys:

@@ -223,3 +223,25 @@ def test_down_one_region_keeps_the_other_working_then_down_removes_everything(
     gone = regional.down_region(cfg, "westeurope")
     assert gone.ok
     assert [r["id"] for r in sim.resources() if "/resourcegroups/rg-multi" in r["id"].lower()] == []
+
+
+def test_up_one_region_builds_it_and_the_shared_parts_only(
+    sim: Simulator, cfg: DeploymentConfig, tmp_path: Path
+) -> None:
+    sim.reset()
+    state = {"HUBSPOKE_STATE_PATH": str(tmp_path / "one.json"), "HUBSPOKE_AZURE_ENDPOINT": sim.endpoint,
+             "HUBSPOKE_AZURE_CREDENTIAL": "simulator", "HUBSPOKE_STATE_BACKEND": "file"}
+    one = load_config(MULTI, env=state)
+    result = regional.up_region(one, "ne")
+    assert result.ok, [f"{s.key}: {s.error}" for s in result.failures]
+    assert [r["name"] for r in _of(sim, "Microsoft.Network/azureFirewalls")] == ["afw-multi-ne"]
+    assert {r["name"] for r in _of(sim, "Microsoft.Network/firewallPolicies")} == {"afwp-multi-ne", "afwp-multi-parent"}
+    assert _of(sim, "Microsoft.ContainerRegistry/registries/replications")
+    assert all(k.startswith("ne/") or getattr(s, "region", None) is None for k, s in
+               {s.key: s for s in regional.region_steps(one, "ne")}.items())
+    # then the whole config: region #1 is added, nothing of ne is rewritten but the joins
+    full = library.up(one)
+    assert full.ok
+    rewritten = [k for k in full.changed if k.startswith("ne/")]
+    assert all("hub-to-hub" in k or ".link." in k or k in ("ne/rt.aks", "ne/rt.hub", "ne/subnet.hub.firewall")
+               for k in rewritten), rewritten
