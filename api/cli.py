@@ -125,7 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--allow-replace", action="store_true", default=False,
                    help="allow deleting and re-creating resources whose immutable properties changed")
     u.add_argument("--log-file", default=None, metavar="FILE", help=LOG_FILE_HELP)
+    u.add_argument("--region", default=None, metavar="NAME", help=REGION_HELP)
     d = add("down", "delete what this deployment owns, nothing else")
+    d.add_argument("--region", default=None, metavar="NAME", help=REGION_HELP)
     d.add_argument("--yes", "-y", action="store_true", default=False,
                    help="do not ask for confirmation (needed without a terminal, e.g. in CI)")
     d.add_argument("--parallelism", type=int, default=None, help="steps run at once (default 32)")
@@ -390,6 +392,23 @@ def _run(args: argparse.Namespace, pr: _Printer) -> int:
     raise UsageError(f"unknown command {cmd!r}")
 
 
+REGION_HELP = ("act on one region of a multi-region config (its name or location): up converges it and the shared "
+               "parts it needs; down deletes it (the shared parts only with the last region)")
+
+
+def _region_target(args: argparse.Namespace, cfg: Any) -> tuple[str | None, Any]:
+    """``--region``: the region, and the config whose plan the run carries out."""
+    name = getattr(args, "region", None)
+    if not name:
+        return None, cfg
+    from hubspoke_deploy import regional
+
+    region = regional.check_region(cfg, name)
+    if args.command == "down" and regional.region_remaining(cfg, region):
+        return region, regional.without_region(cfg, region)
+    return region, cfg
+
+
 class _PlanOnTerminal(_Printer):
     """The plan a person approves, as text on stderr, when stdout carries the JSON document."""
 
@@ -416,7 +435,16 @@ def _apply(args: argparse.Namespace, cfg: Any, pr: _Printer, lib: Any,
     cancel = threading.Event()
     shown = _PlanOnTerminal(args) if pr.json else pr
     plan: Any = None
-    if cmd == "down":
+    region, target = _region_target(args, cfg)  # issue 18: up/down --region NAME (api/regional.py)
+    if region and not args.yes:
+        last = cmd == "down" and target is cfg  # the last region: down of everything
+        plan = lib.plan(target, destroy=True) if last else lib.plan(target, parallelism=args.parallelism)
+        _print_plan(shown, plan, f"Plan ({cmd} --region {region}):")
+        if plan.has_changes and not _confirm("apply this plan?", False):
+            return _aborted(pr, plan)
+    elif region:
+        pass
+    elif cmd == "down":
         plan = lib.plan(cfg, destroy=True)
         if not pr.json or not args.yes:
             _print_plan(shown, plan, "Teardown plan:")
@@ -445,7 +473,15 @@ def _apply(args: argparse.Namespace, cfg: Any, pr: _Printer, lib: Any,
     try:
         fn: Any = lib.up if cmd == "up" else lib.down
         kwargs: dict[str, Any] = {"parallelism": args.parallelism, "on_event": view, "cancel": cancel}
-        if saved is not None:
+        if region:
+            from functools import partial
+
+            from hubspoke_deploy import regional
+
+            fn = partial(regional.up_region if cmd == "up" else regional.down_region, name=region)
+            if cmd == "up":
+                kwargs.update(trust_state=args.trust_state, allow_replace=args.allow_replace)
+        elif saved is not None:
             from hubspoke_deploy.savedplan import apply_saved_plan
 
             fn = apply_saved_plan

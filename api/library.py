@@ -495,7 +495,13 @@ def status(config: ConfigSource) -> dict[str, Any]:
             return "pending"
         return rec.get("status")
 
+    by_region: dict[str, Any] = {}
+    if cfg.regions:  # issue 18: step keys grouped by region (api/regional.py)
+        from hubspoke_deploy.regional import group_by_region
+
+        by_region = {"regions": group_by_region(cfg, sorted(steps))}
     return {
+        **by_region,
         "deployment": cfg.name,
         "state": store_desc,
         "schema_version": doc.get("schema_version"),

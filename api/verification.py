@@ -199,4 +199,8 @@ def verify(config: Any, *, credential: Any = None, flow_from: str | None = None,
         except ResourceNotFoundError as err:  # ResourceGroupNotFound: nothing is deployed yet
             raise HubspokeError(f"verify: nothing to verify, resource group {cfg.resource_group} does not exist "
                                 f"({getattr(err.error, 'code', None) or 'NotFound'}); deploy it with up first") from err
+    if cfg.regions and flow_from is None:  # issue 18: every region's flows, grouped by region
+        from hubspoke_deploy.regional import evaluate_regions
+
+        return evaluate_regions(cfg, resources)
     return evaluate_live(cfg, resources, flow_from=flow_from, flow_to=flow_to)

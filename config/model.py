@@ -46,6 +46,7 @@ __all__ = [
     "MonitoringConfig",
     "NetworkRule",
     "NodePool",
+    "RegionConfig",
     "SpokeConfig",
     "SpokeSubnets",
     "StateConfig",
@@ -717,6 +718,49 @@ class MonitoringConfig(_Model):
     sku: Literal["PerGB2018", "CapacityReservation"] = Field(default="PerGB2018", description="Workspace SKU.")
 
 
+# --------------------------------------------------------------------------- regions
+
+
+class RegionConfig(_Model):
+    """[[regions]]: one more region (the top-level sections are region #1); see config/regions.py."""
+
+    name: str | None = Field(
+        default=None,
+        description=(
+            "Short region name (1-12 lowercase letters and digits), e.g. `ne`: the suffix of the region's "
+            "resource names (`afw-{deployment.name}-{name}`) and the prefix of its step keys. Cannot change "
+            "after the first run."
+        ),
+        json_schema_extra={"x-default": "the location"},
+    )
+    location: str = Field(description="Azure region of this hub, its spokes and its cluster, e.g. `northeurope`.")
+    hub: HubConfig = Field(description="This region's hub VNet; its address space must not overlap any other region's.")
+    spokes: list[SpokeConfig] = Field(description="This region's spoke VNets.")
+    firewall: FirewallConfig | None = Field(
+        default=None,
+        description=(
+            "This region's firewall options and regional rules. Unset: the top-level `[firewall]` options "
+            "without its rules (those are organisation-wide: they live in the parent policy)."
+        ),
+    )
+    aks: AksConfig | None = Field(
+        default=None,
+        description="This region's cluster. Unset: the top-level `[aks]` (its name and DNS prefix derived).",
+    )
+
+    @field_validator("location", mode="before")
+    @classmethod
+    def _normalise_location(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return "".join(value.split()).lower()
+        return value
+
+    @property
+    def key(self) -> str:
+        """The region's name: ``name``, else the location."""
+        return self.name or self.location
+
+
 # --------------------------------------------------------------------------- root
 
 
@@ -738,7 +782,17 @@ class DeploymentConfig(_Model):
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig, description="Log Analytics.")
     alerts: AlertsConfig = Field(default_factory=AlertsConfig, description="Alert rules and who they tell.")
     global_entry: GlobalEntryConfig | None = Field(default=None, description="Global load balancer (none if absent).")
+    regions: list[RegionConfig] = Field(
+        default_factory=list,
+        description=(
+            "More regions (issue 18): each with its hub, spokes, firewall and cluster; the top-level sections are "
+            "region #1. Shared by all: resource group, registry (replicated to every region), Key Vault, storage, "
+            "private DNS zones, Log Analytics workspace, parent firewall policy (config/regions.py)."
+        ),
+    )
 
+    _region: str | None = PrivateAttr(default=None)
+    _excluded_regions: frozenset[str] = PrivateAttr(default=frozenset())
     _warnings: tuple[Problem, ...] = PrivateAttr(default=())
     _source: str | None = PrivateAttr(default=None)
 
@@ -756,7 +810,8 @@ class DeploymentConfig(_Model):
     # -- shortcuts -----------------------------------------------------------------
     @property
     def name(self) -> str:
-        return self.deployment.name
+        """The deployment name; in a region view (config/regions.py) of region #2+, ``{name}-{region}``."""
+        return self.deployment.name if self._region is None else f"{self.deployment.name}-{self._region}"
 
     @property
     def location(self) -> str:
@@ -821,12 +876,12 @@ class DeploymentConfig(_Model):
 
     @property
     def hub_vnet_name(self) -> str:
-        return self.hub.name or f"vnet-hub-{self.deployment.name}"
+        return self.hub.name or f"vnet-hub-{self.name}"
 
     def spoke_vnet_name(self, spoke: SpokeConfig | str) -> str:
         """VNet name of a spoke: ``vnet-{deployment}-{spoke}``."""
         spoke_name = spoke if isinstance(spoke, str) else spoke.name
-        return f"vnet-{self.deployment.name}-{spoke_name}"
+        return f"vnet-{self.name}-{spoke_name}"
 
     @property
     def cluster_spoke_name(self) -> str:
@@ -844,11 +899,11 @@ class DeploymentConfig(_Model):
 
     @property
     def aks_name(self) -> str:
-        return self.aks.name or f"aks-{self.deployment.name}"
+        return self.aks.name or f"aks-{self.name}"
 
     @property
     def dns_prefix(self) -> str:
-        return self.aks.dns_prefix or self.deployment.name
+        return self.aks.dns_prefix or self.name
 
     @property
     def acr_name(self) -> str:

@@ -1069,6 +1069,10 @@ def validate_config(cfg: DeploymentConfig) -> list[Problem]:
     check_ops(cfg, c)
     check_global_entry(cfg, c)
     c.problems.extend(ignored_value_warnings(cfg))
+    if cfg.regions:  # issue 18: [[regions]] (config/regions.py)
+        from hubspoke_deploy.config.regions import region_problems
+
+        c.problems.extend(region_problems(cfg))
     return c.problems
 
 

@@ -128,6 +128,8 @@ class EngineOptions:
     # how long one request may wait out ARM's throttling (None: the runner's default, 900 s for
     # Azure, 120 s on a loopback simulator)
     throttle_wait_s: float | None = None
+    # which orphans up may delete, by key (None: all); `up --region` leaves the other regions' alone
+    prune_scope: Callable[[str], bool] | None = None
 
 
 class Engine:
@@ -342,6 +344,8 @@ class Engine:
         outcomes = self._schedule(self._up_step, command="up")
         if not self.cancel.is_set() and all(o.status == SUCCEEDED for o in outcomes.values()):
             orphans = self.orphans()
+            if self.options.prune_scope is not None:
+                orphans = {k: o for k, o in orphans.items() if self.options.prune_scope(k)}
             if orphans:
                 self.emit("prune_started", orphans=len(orphans))
                 outcomes.update(self._schedule(self._prune_step, reverse=True, command="up", steps=orphans))

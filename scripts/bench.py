@@ -5,6 +5,7 @@
                                       [--json bench-results/latest.json] [--compare old.json] [--quick]
     .venv/bin/python scripts/bench.py --plan-only [--spokes 100] [--repeat 5]   # plan time rows only
     .venv/bin/python scripts/bench.py --start-only [--repeat 5]                 # CLI start row only
+    .venv/bin/python scripts/bench.py --regions-only                               # two regions vs one (issue 18)
 
 Measured in one run, on the simulator's realistic latency table at a fixed time scale:
 
@@ -487,6 +488,26 @@ def bench_chain(sim: Simulator, tmp: Path, ts: float, figures: dict[str, Any], r
                  f"--parallelism 1: {c['sequential_wall_s']:.2f}s = {c['sequential_ratio']:.2f}x"])
 
 
+def bench_regions(sim: Simulator, tmp: Path, ts: float, figures: dict[str, Any], rows: list[list[str]]) -> None:
+    """Issue 18: the two-region example's fresh deploy against the same config with region #1 only
+    (the regions run in parallel: goal <= 1.1x)."""
+    multi = tomllib.loads((REPO / "config" / "examples" / "multi-region.toml").read_text())
+    single = copy.deepcopy(multi)
+    single.pop("regions")
+    walls: dict[str, float] = {}
+    for label, data in (("single", single), ("multi", multi)):
+        sim.reset()
+        result, _ = engine_up(load(data, sim, tmp / f"regions-{label}.json"))
+        assert result.status == RunStatus.SUCCEEDED, result.summary()
+        walls[label] = result.duration_s
+    ratio = walls["multi"] / walls["single"]
+    figures["regions"] = {"single_wall_s": round(walls["single"], 3), "two_regions_wall_s": round(walls["multi"], 3),
+                          "ratio": round(ratio, 3)}
+    rows.append(["two regions (multi-region.toml)", f"westeurope + northeurope vs westeurope alone "
+                 f"({walls['single']:.2f}s)", f"wall {walls['multi']:.2f}s = {ratio:.2f}x single region "
+                 "(goal <= 1.1)"])
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--time-scale", type=float, default=0.002)
@@ -501,10 +522,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--plan-only", action="store_true", help="only the plan time of --spokes (default 100)")
     ap.add_argument("--start-only", action="store_true", help="only CLI start to first request")
     ap.add_argument("--repeat", type=int, default=5, help="runs of each --plan-only / --start-only figure")
+    ap.add_argument("--regions-only", action="store_true", help="only the two-region vs single-region makespan")
     args = ap.parse_args(argv)
     if args.quick:
         args.spokes, args.throttle_spokes = [1, 10], 10
-    only = args.plan_only or args.start_only
+    only = args.plan_only or args.start_only or args.regions_only
     if only and args.json == ap.get_default("json"):
         args.json = "bench-results/quick.json"  # the full run's figures stay as they are
     if args.plan_only and "--spokes" not in (argv if argv is not None else sys.argv):
@@ -516,9 +538,13 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(tmpdir)
         with Simulator(time_scale=args.time_scale, seed=1, request_log=str(tmp / "requests.jsonl")) as sim:
             os.environ["REQUESTS_CA_BUNDLE"] = sim.ca_path
-            stages: list[tuple[str, Callable[[], None]]] = [
+            regions: tuple[str, Callable[[], None]] = (
+                "regions", lambda: _with_sim(args.makespan_time_scale, tmp,
+                                             lambda s: bench_regions(s, tmp, args.makespan_time_scale, figures, rows)))
+            stages: list[tuple[str, Callable[[], None]]] = [regions] if args.regions_only else [
                 ("quick", lambda: quick_rows(args, tmp, sim, figures, rows)),
             ] if only else [
+                regions,
                 ("chain", lambda: _with_sim(args.makespan_time_scale, tmp,
                                             lambda s: bench_chain(s, tmp, args.makespan_time_scale, figures,
                                                                   rows))),

@@ -19,6 +19,11 @@ def build_steps(cfg: DeploymentConfig) -> list[Step]:
 
     steps: list[Step] = [*foundation_steps(cfg), *firewall_steps(cfg), *platform_steps(cfg)]
     steps += ops_steps(cfg, steps)
+    if cfg.regions:  # issue 18: the other regions, the parent policy, what joins the regions
+        from hubspoke_deploy.steps.multiregion import regional_ingress_endpoints, with_regions
+
+        steps = with_regions(cfg, steps, build_steps)
+        return steps + global_entry_steps(cfg, steps, regional_ingress_endpoints(cfg, steps))
     steps += global_entry_steps(cfg, steps)
     return steps
 
@@ -57,4 +62,8 @@ def deployment_outputs(cfg: DeploymentConfig, step_outputs: Mapping[str, Mapping
         result["log_analytics_workspace_id"] = ws.get("id")
     result.update(platform_outputs(cfg, step_outputs))
     result.update(global_entry_outputs(cfg, step_outputs))
+    if cfg.regions:  # issue 18: the same outputs per region
+        from hubspoke_deploy.steps.multiregion import regional_outputs
+
+        result["regions"] = regional_outputs(cfg, step_outputs)
     return result

@@ -111,7 +111,9 @@ def dns_zone_id(cfg: DeploymentConfig, zone: str) -> str:
 
 def endpoint_name(cfg: DeploymentConfig, service: str) -> str:
     target = {"acr": cfg.acr_name, "kv": cfg.keyvault_name, "blob": cfg.storage_account_name}[service]
-    return f"pe-{target}-{ENDPOINT_GROUPS[service][1]}"
+    # region #2+ (config/regions.py) has its own endpoint to the shared service
+    suffix = f"-{cfg._region}" if cfg._region else ""
+    return f"pe-{target}-{ENDPOINT_GROUPS[service][1]}{suffix}"
 
 
 def endpoint_id(cfg: DeploymentConfig, service: str) -> str:

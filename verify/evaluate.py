@@ -405,8 +405,25 @@ def evaluate_flow(network: Network, flow: Flow, *, region: str) -> Verdict:
             )
         if dest_ip is not None and not ipaddress.ip_address(dest_ip).is_global:
             fw_subnet = network.subnet(fw.subnet_id) if fw.subnet_id else None
-            if fw_subnet is not None:
+            seen = {fw.name}
+            while fw_subnet is not None:
                 back = next_hop(network, fw_subnet, dest_ip)
+                remote = network.firewall_by_private_ip(back.ip or "") if back.type == "VirtualAppliance" else None
+                remote_policy = network.policy(remote.policy_id) if remote is not None else None
+                if remote is not None and remote_policy is not None and remote.name not in seen:
+                    # issue 18: another region's spokes are behind that region's firewall (its hub is
+                    # globally peered): the flow crosses both firewalls, each must allow it
+                    seen.add(remote.name)
+                    trace.add("route", f"{fw_subnet.name}: {back.reason}")
+                    request = FirewallRequest(source, destination, flow.port, flow.protocol, fqdn)
+                    decision = decide(network, remote_policy, request, region=region)
+                    trace.add("firewall", f"{remote.name} ({remote.private_ip}): {decision.reason}")
+                    if not decision.allowed:
+                        return _verdict(flow, trace, "blocked", decision.reason, rule=None, resolved=resolved,
+                                        crosses_firewall=True, blocking_rule=decision.rule,
+                                        fix=_firewall_fix(decision, flow, src_text, dest_ip))
+                    fw_subnet = network.subnet(remote.subnet_id) if remote.subnet_id else None
+                    continue
                 if back.type not in ("VnetLocal", "VNetPeering"):
                     trace.add("route", f"{fw_subnet.name}: {back.reason}")
                     return _verdict(
@@ -419,6 +436,7 @@ def evaluate_flow(network: Network, flow: Flow, *, region: str) -> Verdict:
                         crosses_firewall=True,
                         fix=f"peer the firewall's VNet with the VNet of {dest_ip}",
                     )
+                break
             return _deliver_private(
                 network, flow, trace, source, src_text, dest_ip, crosses=True, rule=decision.rule, resolved=resolved
             )

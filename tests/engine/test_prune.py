@@ -129,6 +129,10 @@ def test_api_versions_are_the_ones_the_steps_send(sim: Simulator, env: dict[str,
         entry = json.loads(json.dumps(prod))
         entry["global_entry"] = {"kind": kind, "origin_host_header": "app.contoso.com"}
         variants.append(entry)
+    # multi-region (issue 18): parent policy, global peerings, registry replications
+    multi = tomllib.loads((REPO / "config" / "examples" / "multi-region.toml").read_text())
+    multi["deployment"].update(name=prod["deployment"]["name"], subscription_id=prod["deployment"]["subscription_id"])
+    variants.append(multi)
     assert sim._request_log is not None
     log = Path(sim._request_log)
     start = len(log.read_text().splitlines()) if log.exists() else 0
