@@ -502,7 +502,9 @@ def regional_ingress_endpoints(cfg: DeploymentConfig, steps: list[Step]) -> list
     for name, view in region_views(cfg).items():
         if name not in active:
             continue
-        for endpoint in ingress_endpoints(view):
+        # a region's view has no global entry of its own: its rules select the region's endpoints too
+        published = view if view is cfg else view.model_copy(update={"global_entry": cfg.global_entry})
+        for endpoint in ingress_endpoints(published):
             key = endpoint.address_key if view is cfg else regional_key(name, endpoint.address_key)
             if key in present:
                 found.append(dataclasses.replace(endpoint, address_key=key))
