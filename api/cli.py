@@ -438,7 +438,14 @@ def _apply(args: argparse.Namespace, cfg: Any, pr: _Printer, lib: Any,
     region, target = _region_target(args, cfg)  # issue 18: up/down --region NAME (api/regional.py)
     if region and not args.yes:
         last = cmd == "down" and target is cfg  # the last region: down of everything
-        plan = lib.plan(target, destroy=True) if last else lib.plan(target, parallelism=args.parallelism)
+        if last:
+            plan = lib.plan(target, destroy=True)
+        elif cmd == "up":
+            from hubspoke_deploy import regional
+
+            plan = regional.plan_region(target, region, parallelism=args.parallelism)
+        else:
+            plan = lib.plan(target, parallelism=args.parallelism)
         _print_plan(shown, plan, f"Plan ({cmd} --region {region}):")
         if plan.has_changes and not _confirm("apply this plan?", False):
             return _aborted(pr, plan)

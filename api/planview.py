@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from hubspoke_deploy.config.regions import region_of_key
+
 UNKNOWN = "(known after apply)"  # hubspoke_deploy.orchestrator.diff.UNKNOWN, without importing the engine
 
 # Well-known names shown instead of GUIDs: Azure's built-in role definition ids
@@ -450,26 +452,39 @@ def plan_lines(plan: Any, title: str = "Plan:", *, verbose: int = 0) -> list[str
         return lines
     shown = [i for i in plan.items if verbose or i.action != "no-op"]
     width = min(max((len(i.key) for i in shown), default=10), 40)
+    # a multi-region plan: each action's rows grouped by region (region #1's keys carry no prefix)
+    regions = sorted({region_of_key(i.key) for i in shown}, key=lambda r: (r is not None, r or ""))
     for action, mark, heading in _GROUPS:
         items = [i for i in shown if i.action == action]
         if not items:
             continue
         lines += ["", heading.format(n=len(items))]
-        if verbose or action not in ("create", "update"):
-            rows = [[i] for i in items]
-        else:
-            rows = _alike(items, _create_sig if action == "create" else _update_sig)
-        for members in rows:
-            if len(members) == 1:
-                lines += _item_lines(members[0], mark, width, verbose)
-            elif action == "create":
-                lines += _alike_lines(members, mark, width)
-            else:
-                lines += _same_change_lines(members, mark)
+        for region in regions:
+            part = [i for i in items if region_of_key(i.key) == region]
+            if part and len(regions) > 1:
+                lines.append(f"  [{region or 'region #1 and shared'}: {len(part)}]")
+            lines += _rows(part, action, mark, width, verbose)
     if problems:
         lines += ["", *_problems(problems)]
     if len(lines) > 1:
         lines += ["", summary]
+    return lines
+
+
+def _rows(items: Sequence[Any], action: str, mark: str, width: int, verbose: int) -> list[str]:
+    """The rows of one action's items (alike creates or same updates folded unless ``verbose``)."""
+    if verbose or action not in ("create", "update"):
+        rows = [[i] for i in items]
+    else:
+        rows = _alike(items, _create_sig if action == "create" else _update_sig)
+    lines: list[str] = []
+    for members in rows:
+        if len(members) == 1:
+            lines += _item_lines(members[0], mark, width, verbose)
+        elif action == "create":
+            lines += _alike_lines(members, mark, width)
+        else:
+            lines += _same_change_lines(members, mark)
     return lines
 
 
@@ -572,6 +587,8 @@ def plan_json(plan: Any, title: str = "Plan:") -> dict[str, Any]:
     """``-o json``: the library's plan document (every desired property, redacted) with the summary line."""
     doc: dict[str, Any] = plan.as_dict()
     doc["summary"] = summary_line(plan, title)
+    for item in doc.get("items") or []:
+        item["region"] = region_of_key(str(item.get("step", "")))  # None: region #1 or shared
     return doc
 
 

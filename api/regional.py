@@ -82,10 +82,16 @@ def region_steps(cfg: DeploymentConfig, name: str) -> list[Step]:
 
 
 def region_scope(cfg: DeploymentConfig, name: str) -> Any:
-    """``prune_scope`` of ``up --region``: only orphans of this region are deleted."""
+    """``prune_scope`` of ``up --region``: only orphans of this region are deleted, and never what the
+    config still has (the steps joining this region to another one, left out of the run)."""
     from hubspoke_deploy.config.regions import region_of_key
+    from hubspoke_deploy.steps.architecture import build_steps
+
+    in_config = {s.key for s in build_steps(cfg)}
 
     def in_scope(key: str) -> bool:
+        if key in in_config:
+            return False
         base = key.split("~", 1)[0]
         region = region_of_key(base)
         return region == name or (region is None and name == cfg.location)
@@ -138,6 +144,20 @@ def up_region(cfg: DeploymentConfig, name: str, *, parallelism: int | None = Non
     result = library._result("up", run, outs)
     library._raise_for(result, raise_on_failure)
     return result
+
+
+def plan_region(cfg: DeploymentConfig, name: str, *, parallelism: int | None = None, **session: Any) -> Any:
+    """What ``up --region NAME`` would do: that region's steps and the shared ones they need, and the
+    orphans of that region only (a ``library.PlanResult``)."""
+    from hubspoke_deploy import library
+
+    name = check_region(cfg, name)
+    opts = library._options(parallelism, False, False)
+    opts.prune_scope = region_scope(cfg, name)
+    with library._session(cfg, "plan", options=opts, steps=region_steps(cfg, name), lock=False, **session) as s:
+        p = s.engine.plan()
+        state_digest = library.records_digest(s.checkpoint.records())
+    return library.PlanResult([library.plan_item(e) for e in p.entries], [], state_digest)
 
 
 def down_region(cfg: DeploymentConfig, name: str, *, parallelism: int | None = None, raise_on_failure: bool = True,

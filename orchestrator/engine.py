@@ -344,8 +344,6 @@ class Engine:
         outcomes = self._schedule(self._up_step, command="up")
         if not self.cancel.is_set() and all(o.status == SUCCEEDED for o in outcomes.values()):
             orphans = self.orphans()
-            if self.options.prune_scope is not None:
-                orphans = {k: o for k, o in orphans.items() if self.options.prune_scope(k)}
             if orphans:
                 self.emit("prune_started", orphans=len(orphans))
                 outcomes.update(self._schedule(self._prune_step, reverse=True, command="up", steps=orphans))
@@ -366,6 +364,9 @@ class Engine:
         """Steps deleting what the checkpoint recorded and the config no longer produces."""
         records = self.checkpoint.records()
         found = find_orphans(records, self.steps)
+        scope = self.options.prune_scope  # e.g. up --region: the other regions' records are not orphans
+        if scope is not None and not for_down:
+            found = {k: o for k, o in found.items() if scope(k)}
         return orphan_steps(found, self.orphan_handlers, self.steps if for_down else None)
 
     def _set_aside_replaced(self) -> None:

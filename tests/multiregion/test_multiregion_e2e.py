@@ -232,6 +232,9 @@ def test_up_one_region_builds_it_and_the_shared_parts_only(
     state = {"HUBSPOKE_STATE_PATH": str(tmp_path / "one.json"), "HUBSPOKE_AZURE_ENDPOINT": sim.endpoint,
              "HUBSPOKE_AZURE_CREDENTIAL": "simulator", "HUBSPOKE_STATE_BACKEND": "file"}
     one = load_config(MULTI, env=state)
+    planned = regional.plan_region(one, "ne")  # what `up --region ne` shows before it asks
+    assert {i.action for i in planned.items} == {"create"}
+    assert "ne/fw" in {i.key for i in planned.items} and "fw" not in {i.key for i in planned.items}
     result = regional.up_region(one, "ne")
     assert result.ok, [f"{s.key}: {s.error}" for s in result.failures]
     assert [r["name"] for r in _of(sim, "Microsoft.Network/azureFirewalls")] == ["afw-multi-ne"]
@@ -242,6 +245,9 @@ def test_up_one_region_builds_it_and_the_shared_parts_only(
     # then the whole config: region #1 is added, nothing of ne is rewritten but the joins
     full = library.up(one)
     assert full.ok
+    # region #1 is recorded now: the plan of one region neither deletes nor changes the other's
+    again = regional.plan_region(one, "ne")
+    assert not again.has_changes, [(i.key, i.action) for i in again.items if i.action != "no-op"]
     rewritten = [k for k in full.changed if k.startswith("ne/")]
     assert all("hub-to-hub" in k or ".link." in k or k in ("ne/rt.aks", "ne/rt.hub", "ne/subnet.hub.firewall")
                for k in rewritten), rewritten
