@@ -251,3 +251,23 @@ def test_up_one_region_builds_it_and_the_shared_parts_only(
     rewritten = [k for k in full.changed if k.startswith("ne/")]
     assert all("hub-to-hub" in k or ".link." in k or k in ("ne/rt.aks", "ne/rt.hub", "ne/subnet.hub.firewall")
                for k in rewritten), rewritten
+
+
+def test_down_region_one_keeps_the_second_region_and_the_shared_parts(
+    sim: Simulator, cfg: DeploymentConfig, tmp_path: Path
+) -> None:
+    sim.reset()
+    state = {"HUBSPOKE_STATE_PATH": str(tmp_path / "first.json"), "HUBSPOKE_AZURE_ENDPOINT": sim.endpoint,
+             "HUBSPOKE_AZURE_CREDENTIAL": "simulator", "HUBSPOKE_STATE_BACKEND": "file"}
+    both = load_config(MULTI, env=state)
+    assert library.up(both).ok
+    result = regional.down_region(both, both.location)  # region #1, while ne is still deployed
+    assert result.ok, [f"{s.key}: {s.error}" for s in result.failures]
+    assert [r["name"] for r in _of(sim, "Microsoft.Network/azureFirewalls")] == ["afw-multi-ne"]
+    assert _of(sim, "Microsoft.ContainerRegistry/registries") and _of(sim, "Microsoft.KeyVault/vaults")
+    parent = [r for r in _of(sim, "Microsoft.Network/firewallPolicies") if r["name"] == "afwp-multi-parent"]
+    assert parent and len(parent[0]["properties"]["childPolicies"]) == 1
+    report = library.verify(both)
+    assert report.rows and report.ok, [(r.name, r.reason) for r in report.rows if not r.ok]
+    assert {r.name.split(":", 1)[0] for r in report.rows} == {"ne"}
+    assert regional.region_remaining(both, both.location) == {"ne"}
