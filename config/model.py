@@ -25,6 +25,7 @@ from typing import Any, Literal
 from hubspoke_deploy.config.constraints import add_constraints
 from hubspoke_deploy.config.global_entry import GlobalEntryConfig
 from hubspoke_deploy.config.ops import AlertsConfig, TlsInspectionConfig
+from hubspoke_deploy.config.ingress import IngressConfig
 from hubspoke_deploy.errors import Problem
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
@@ -40,6 +41,7 @@ __all__ = [
     "FirewallConfig",
     "HubConfig",
     "HubSubnets",
+    "IngressConfig",
     "JumpboxConfig",
     "JumpboxImage",
     "KeyVaultConfig",
@@ -277,7 +279,16 @@ class SpokeSubnets(_Model):
         default=None,
         description="Subnet of the jump box VM and of the private endpoints (ACR, Key Vault, storage).",
     )
-    app_gateway: str | None = Field(default=None, description="Optional subnet reserved for an application gateway.")
+    app_gateway: str | None = Field(
+        default=None,
+        description="Subnet of Application Gateway WAF_v2 (`[ingress] kind = \"application-gateway-waf\"`); a /24 "
+        "is recommended. It keeps no route to the firewall (v2 does not support a 0.0.0.0/0 route to an appliance).",
+    )
+    app_gateway_for_containers: str | None = Field(
+        default=None,
+        description="Subnet of the Application Gateway for Containers association, delegated to "
+        "`Microsoft.ServiceNetworking/trafficControllers`; a /24 (exactly /24 with Azure CNI Overlay).",
+    )
 
 
 class SpokeConfig(_Model):
@@ -790,6 +801,7 @@ class DeploymentConfig(_Model):
             "private DNS zones, Log Analytics workspace, parent firewall policy (config/regions.py)."
         ),
     )
+    ingress: IngressConfig = Field(default_factory=IngressConfig, description="Ingress with a web application firewall.")
 
     _region: str | None = PrivateAttr(default=None)
     _excluded_regions: frozenset[str] = PrivateAttr(default=frozenset())

@@ -1073,6 +1073,9 @@ def validate_config(cfg: DeploymentConfig) -> list[Problem]:
         from hubspoke_deploy.config.regions import region_problems
 
         c.problems.extend(region_problems(cfg))
+    from hubspoke_deploy.config.ingress import check_ingress
+
+    c.problems.extend(check_ingress(cfg))
     return c.problems
 
 

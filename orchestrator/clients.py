@@ -38,6 +38,7 @@ CLIENTS: dict[str, tuple[str, str]] = {
     "cdn": ("azure.mgmt.cdn", "CdnManagementClient"),
     "frontdoor": ("azure.mgmt.frontdoor", "FrontDoorManagementClient"),
     "trafficmanager": ("azure.mgmt.trafficmanager", "TrafficManagerManagementClient"),
+    "servicenetworking": ("azure.mgmt.servicenetworking", "ServiceNetworkingMgmtClient"),
 }
 
 

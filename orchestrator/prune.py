@@ -80,6 +80,14 @@ API_VERSIONS: dict[str, str] = {
     "microsoft.cdn/profiles/securitypolicies": _CDN,
     "microsoft.network/frontdoorwebapplicationfirewallpolicies": "2025-10-01",
     "microsoft.network/trafficmanagerprofiles": "2026-09-01",
+    "microsoft.network/applicationgatewaywebapplicationfirewallpolicies": _NETWORK,
+    "microsoft.network/applicationgateways": _NETWORK,
+    # azure-mgmt-servicenetworking 2.1.0 -> 2026-03-01
+    "microsoft.servicenetworking/trafficcontrollers": "2026-03-01",
+    "microsoft.servicenetworking/trafficcontrollers/frontends": "2026-03-01",
+    "microsoft.servicenetworking/trafficcontrollers/associations": "2026-03-01",
+    "microsoft.servicenetworking/trafficcontrollers/securitypolicies": "2026-03-01",
+    "microsoft.managedidentity/userassignedidentities/federatedidentitycredentials": "2024-11-30",
 }
 
 # Teardown rank of a type when an orphan has no recorded ``requires`` (a record written by
@@ -110,7 +118,13 @@ DELETE_RANK: dict[str, int] = {
     "microsoft.network/frontdoorwebapplicationfirewallpolicies": 4,
     "microsoft.network/trafficmanagerprofiles": 1,
     "microsoft.containerregistry/registries/replications": 0,
+    "microsoft.servicenetworking/trafficcontrollers/frontends": 0,
+    "microsoft.servicenetworking/trafficcontrollers/associations": 0,
+    "microsoft.servicenetworking/trafficcontrollers/securitypolicies": 0,
+    "microsoft.managedidentity/userassignedidentities/federatedidentitycredentials": 0,
     "microsoft.containerservice/managedclusters": 1,
+    "microsoft.servicenetworking/trafficcontrollers": 1,
+    "microsoft.network/applicationgateways": 1,
     "microsoft.compute/virtualmachines": 1,
     "microsoft.network/bastionhosts": 1,
     "microsoft.network/azurefirewalls": 1,
@@ -121,6 +135,7 @@ DELETE_RANK: dict[str, int] = {
     "microsoft.network/routetables": 4,
     "microsoft.network/networksecuritygroups": 4,
     "microsoft.network/firewallpolicies": 4,
+    "microsoft.network/applicationgatewaywebapplicationfirewallpolicies": 4,
     "microsoft.network/publicipaddresses": 5,
     "microsoft.network/virtualnetworks": 5,
     "microsoft.network/ddosprotectionplans": 6,
@@ -134,6 +149,7 @@ UNTAGGED_TYPES = frozenset({
     "microsoft.insights/diagnosticsettings",
     "microsoft.authorization/roleassignments",
     "microsoft.authorization/policyassignments",
+    "microsoft.managedidentity/userassignedidentities/federatedidentitycredentials",
 })
 
 

@@ -58,6 +58,11 @@ TYPICAL_SECONDS: dict[str, float] = {
     "microsoft.containerservice/managedclusters/agentpools": 240,
     "microsoft.network/bastionhosts": 420,
     "microsoft.network/applicationgateways": 450,
+    # Application Gateway for Containers: the association provisions the proxies in the subnet
+    "microsoft.servicenetworking/trafficcontrollers": 60,
+    "microsoft.servicenetworking/trafficcontrollers/associations": 300,
+    "microsoft.servicenetworking/trafficcontrollers/frontends": 60,
+    "microsoft.servicenetworking/trafficcontrollers/securitypolicies": 30,
     "microsoft.compute/virtualmachines": 120,
     "microsoft.network/privateendpoints": 60,
     "microsoft.network/privatednszones": 30,

@@ -15,9 +15,10 @@ from hubspoke_deploy.steps.network import foundation_steps
 def build_steps(cfg: DeploymentConfig) -> list[Step]:
     """All steps of the deployment, in a stable order (the scheduler orders them by the DAG)."""
     from hubspoke_deploy.steps.firewall import firewall_steps
+    from hubspoke_deploy.steps.ingress import ingress_steps
     from hubspoke_deploy.steps.platform import platform_steps
 
-    steps: list[Step] = [*foundation_steps(cfg), *firewall_steps(cfg), *platform_steps(cfg)]
+    steps: list[Step] = [*foundation_steps(cfg), *firewall_steps(cfg), *platform_steps(cfg), *ingress_steps(cfg)]
     steps += ops_steps(cfg, steps)
     if cfg.regions:  # issue 18: the other regions, the parent policy, what joins the regions
         from hubspoke_deploy.steps.multiregion import regional_ingress_endpoints, with_regions
@@ -66,4 +67,7 @@ def deployment_outputs(cfg: DeploymentConfig, step_outputs: Mapping[str, Mapping
         from hubspoke_deploy.steps.multiregion import regional_outputs
 
         result["regions"] = regional_outputs(cfg, step_outputs)
+    from hubspoke_deploy.steps.ingress import ingress_outputs
+
+    result.update(ingress_outputs(cfg, step_outputs))
     return result

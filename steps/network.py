@@ -31,6 +31,7 @@ SPOKE_SUBNET_NAMES = {
     "api_server": "snet-api-server",
     "jumpbox": "snet-jumpbox",
     "app_gateway": "snet-appgw",
+    "app_gateway_for_containers": "snet-agc",
 }
 # The cluster's node (and pod) subnets: the source of the AKS egress rules.
 NODE_SUBNETS = ("system_nodes", "user_nodes", "pods")
@@ -52,6 +53,17 @@ UNROUTED_SUBNETS: dict[str, str] = {
     "snet-appgw": "Application Gateway v2 does not support a 0.0.0.0/0 route to a virtual appliance "
                   "(https://learn.microsoft.com/azure/application-gateway/configuration-infrastructure"
                   "#supported-user-defined-routes)",
+    "snet-agc": "delegated to Application Gateway for Containers: its proxies receive the Internet's requests and "
+                "answer them directly, so a 0.0.0.0/0 route to the firewall would make the replies asymmetric "
+                "(https://learn.microsoft.com/azure/firewall/integrate-lb#asymmetric-routing); the subnet holds "
+                "no workload (https://learn.microsoft.com/azure/application-gateway/for-containers/"
+                "application-gateway-for-containers-components)",
+}
+# Subnet delegations, by spoke subnet field.
+SUBNET_DELEGATIONS: dict[str, str] = {
+    "api_server": "Microsoft.ContainerService/managedClusters",
+    # https://learn.microsoft.com/azure/application-gateway/for-containers/quickstart-create-application-gateway-for-containers-byo-deployment
+    "app_gateway_for_containers": "Microsoft.ServiceNetworking/trafficControllers",
 }
 
 
@@ -212,9 +224,8 @@ class SubnetStep(DeploymentStep):
         if self.nat_gateway_key:
             properties["natGateway"] = ref(upstream[self.nat_gateway_key]["id"])
         if self.delegation:
-            properties["delegations"] = [
-                {"name": "aks-delegation", "properties": {"serviceName": self.delegation}}
-            ]
+            name = "aks-delegation" if self.delegation.endswith("/managedClusters") else "agc-delegation"
+            properties["delegations"] = [{"name": name, "properties": {"serviceName": self.delegation}}]
         if self.private_endpoint_policies:
             properties["privateEndpointNetworkPolicies"] = self.private_endpoint_policies
         return {"name": self.subnet, "properties": properties}
@@ -373,8 +384,8 @@ def foundation_steps(cfg: DeploymentConfig) -> list[DeploymentStep]:
             if not prefix or field in ROUTED_SUBNETS:
                 continue  # routed subnets are created with their route table (steps.firewall)
             kwargs: dict[str, Any] = {}
-            if field == "api_server":
-                kwargs["delegation"] = "Microsoft.ContainerService/managedClusters"
+            if field in SUBNET_DELEGATIONS:
+                kwargs["delegation"] = SUBNET_DELEGATIONS[field]
             result.append(SubnetStep(keys.subnet(spoke.name, field), cfg, vnet_name, name, prefix, (vkey,), **kwargs))
     return result
 
@@ -438,9 +449,11 @@ def subnet_users(ctx: StepContext, subnet: Mapping[str, Any], owned: OwnedIds) -
     """Resources using a subnet (NICs, endpoints, firewalls, Bastion) that this deployment does not own."""
     users: list[str] = []
     properties = subnet.get("properties") or {}
-    for key in ("ipConfigurations", "privateEndpoints", "serviceAssociationLinks"):
+    for key in ("ipConfigurations", "privateEndpoints", "serviceAssociationLinks", "applicationGatewayIPConfigurations"):
         for user in properties.get(key) or []:
-            owner = top_level_id(str(user.get("id", "")))
+            # a service association link names the delegated service's resource in ``link``
+            link = (user.get("properties") or {}).get("link") if key == "serviceAssociationLinks" else None
+            owner = top_level_id(str(link or user.get("id", "")))
             if owner and not owned.owns(owner) and not managed_by_owned(ctx, owner, owned) and owner not in users:
                 users.append(owner)
     return users
