@@ -95,8 +95,9 @@ def _gateways_in(store: Store, subnet_id: str) -> list[JSON]:
     seen: set[str] = set()
     out: list[JSON] = []
     for ref in store.referrers(subnet_id):
-        if str(ref.resource.get("type", "")).lower() == APPGW.lower() and ref.owner_id.lower() not in seen:
-            seen.add(ref.owner_id.lower())
+        rid = str(ref.resource.get("id", "")).lower()
+        if str(ref.resource.get("type", "")).lower() == APPGW.lower() and rid not in seen:
+            seen.add(rid)
             out.append(ref.resource)
     return out
 
@@ -261,8 +262,8 @@ def _appgw_subnet_in_use(ctx: DeleteContext) -> str | None:
 
 
 def _waf_in_use(ctx: DeleteContext) -> str | None:
-    users = [r.owner_id for r in ctx.store.referrers(str(ctx.resource["id"]))
-             if not r.owner_id.lower().startswith(ctx.rid.key)]
+    users = sorted({str(r.resource.get("id")) for r in ctx.store.referrers(str(ctx.resource["id"]))
+                    if not str(r.resource.get("id", "")).lower().startswith(ctx.rid.key)})
     if users:
         return (f"Web application firewall policy {ctx.rid.name} cannot be deleted: it is associated with "
                 f"{', '.join(users)}. Remove the association first.")
@@ -315,9 +316,9 @@ class WebApplicationFirewallPolicies(ResourceType):
 
     def on_read(self, store: Store, view: JSON) -> None:
         props = view.setdefault("properties", {})
-        gateways = [{"id": r.owner_id} for r in store.referrers(str(view["id"]))
-                    if str(r.resource.get("type", "")).lower() == APPGW.lower()]
-        props["applicationGateways"] = gateways
+        gateways = sorted({str(r.resource.get("id")) for r in store.referrers(str(view["id"]))
+                           if str(r.resource.get("type", "")).lower() == APPGW.lower()})
+        props["applicationGateways"] = [{"id": g} for g in gateways]
 
 
 @register

@@ -66,8 +66,8 @@ def _delegations(subnet: JSON | None) -> list[str]:
 
 
 def _associations_of(store: Store, subnet_id: str) -> list[str]:
-    return [r.owner_id for r in store.referrers(subnet_id)
-            if str(r.resource.get("type", "")).lower() == ASSOCIATION.lower()]
+    return sorted({str(r.resource.get("id")) for r in store.referrers(subnet_id)
+                   if str(r.resource.get("type", "")).lower() == ASSOCIATION.lower()})
 
 
 # ------------------------------------------------------------------------- rules

@@ -133,6 +133,9 @@ def test_api_versions_are_the_ones_the_steps_send(sim: Simulator, env: dict[str,
     multi = tomllib.loads((REPO / "config" / "examples" / "multi-region.toml").read_text())
     multi["deployment"].update(name=prod["deployment"]["name"], subscription_id=prod["deployment"]["subscription_id"])
     variants.append(multi)
+    appgw = json.loads(json.dumps(prod))  # the other ingress kind
+    appgw["ingress"]["kind"] = "application-gateway-waf"
+    variants.append(appgw)
     assert sim._request_log is not None
     log = Path(sim._request_log)
     start = len(log.read_text().splitlines()) if log.exists() else 0
@@ -146,4 +149,6 @@ def test_api_versions_are_the_ones_the_steps_send(sim: Simulator, env: dict[str,
         if entry["method"] == "PUT":
             sent.setdefault(resource_type_of(entry["path"]).lower(), set()).add(entry["api_version"])
     assert len(sent) >= 25
+    assert {"microsoft.servicenetworking/trafficcontrollers/associations", "microsoft.network/applicationgateways",
+            "microsoft.network/applicationgatewaywebapplicationfirewallpolicies"} <= set(sent)
     assert {t: v for t, v in sent.items() if {API_VERSIONS.get(t)} != v} == {}
