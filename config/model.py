@@ -801,7 +801,9 @@ class DeploymentConfig(_Model):
             "private DNS zones, Log Analytics workspace, parent firewall policy (config/regions.py)."
         ),
     )
-    ingress: IngressConfig = Field(default_factory=IngressConfig, description="Ingress with a web application firewall.")
+    ingress: IngressConfig = Field(
+        default_factory=IngressConfig, description="Ingress with a web application firewall."
+    )
 
     _region: str | None = PrivateAttr(default=None)
     _excluded_regions: frozenset[str] = PrivateAttr(default=frozenset())

@@ -28,6 +28,30 @@ class RequiredFlow:
     private: bool = False
 
 
+def ingress_flows(cfg: DeploymentConfig) -> list[RequiredFlow]:
+    """The managed ingress (``[ingress]``) reaches the workloads inside the cluster spoke, off the
+    firewall: its subnet is exempt from the route to the firewall (``steps.network.UNROUTED_SUBNETS``)
+    and the spoke's own route is more specific than the node subnets' 0.0.0.0/0, so requests and
+    replies both stay in the VNet. The backend is the first address of the user (else system) node
+    subnet on HTTP, where an internal load balancer of the workloads would listen."""
+    import ipaddress
+
+    from hubspoke_deploy.config.ingress import managed_ingress, subnet_field
+
+    kind = managed_ingress(cfg)
+    field = subnet_field(kind) if kind else None
+    subnets = cfg.cluster_spoke.subnets
+    target = subnets.user_nodes or subnets.system_nodes
+    if field is None or not target:
+        return []
+    backend = str(ipaddress.ip_network(target, strict=False)[4])
+    doc = ("https://learn.microsoft.com/azure/application-gateway/for-containers/container-networking"
+           if field == "app_gateway_for_containers"
+           else "https://learn.microsoft.com/azure/application-gateway/configuration-infrastructure")
+    return [RequiredFlow(f"ingress: workloads ({backend})", subnet_id(cfg, cfg.cluster_spoke_name, field), backend,
+                         80, "tcp", doc)]
+
+
 def required_flows(cfg: DeploymentConfig, cluster: dict[str, Any] | None = None) -> list[RequiredFlow]:
     spoke = cfg.cluster_spoke_name
     subnets = cfg.cluster_spoke.subnets
@@ -55,6 +79,7 @@ def required_flows(cfg: DeploymentConfig, cluster: dict[str, Any] | None = None)
     for label, sid in [*sources[egress.NODES], *sources[egress.JUMPBOX]]:
         for name, host in private:
             flows.append(RequiredFlow(f"{label}: {name} (private)", sid, host, 443, "https", doc, private=True))
+    flows += ingress_flows(cfg)
     # every other spoke's workload subnet reaches the registry privately too
     for other in cfg.spokes:
         if other.name != spoke and other.subnets.jumpbox:

@@ -414,6 +414,21 @@ class ApplicationGatewayStep(PlatformStep):
         extra: dict[str, Any] = {"zones": list(ing.zones)} if ing.zones else {}
         return self.top(config, properties, **extra)
 
+    def body(self, spec: Spec, observed: Spec | None) -> Spec:
+        """The backend pool's addresses belong to the operator (or an ingress controller): the step
+        does not own them, so every write carries over what Azure has."""
+        body = super().body(spec, observed)
+        have = {str(p.get("name", "")).lower(): p for p in props(observed or {}).get("backendAddressPools") or []
+                if isinstance(p, Mapping)}
+        pools = []
+        for pool in body["properties"].get("backendAddressPools") or []:
+            addresses = ((have.get(str(pool["name"]).lower()) or {}).get("properties") or {}).get("backendAddresses")
+            if addresses:
+                pool = {**pool, "properties": {**pool.get("properties", {}), "backendAddresses": addresses}}
+            pools.append(pool)
+        body["properties"]["backendAddressPools"] = pools
+        return body
+
     def outputs(self, observed: Spec) -> Outputs:
         private_ip = None
         for fe in props(observed).get("frontendIPConfigurations") or []:

@@ -449,7 +449,8 @@ def subnet_users(ctx: StepContext, subnet: Mapping[str, Any], owned: OwnedIds) -
     """Resources using a subnet (NICs, endpoints, firewalls, Bastion) that this deployment does not own."""
     users: list[str] = []
     properties = subnet.get("properties") or {}
-    for key in ("ipConfigurations", "privateEndpoints", "serviceAssociationLinks", "applicationGatewayIPConfigurations"):
+    for key in ("ipConfigurations", "privateEndpoints", "serviceAssociationLinks",
+                "applicationGatewayIPConfigurations"):
         for user in properties.get(key) or []:
             # a service association link names the delegated service's resource in ``link``
             link = (user.get("properties") or {}).get("link") if key == "serviceAssociationLinks" else None

@@ -71,6 +71,10 @@ EXEMPT_DELEGATIONS: dict[str, str] = {
     # API server VNet integration: the subnet holds the API server's internal load balancer,
     # managed by AKS (https://learn.microsoft.com/azure/aks/api-server-vnet-integration)
     "microsoft.containerservice/managedclusters": "delegated AKS API server subnet (API server VNet integration)",
+    # Application Gateway for Containers: its proxies answer the Internet's requests directly
+    # (https://learn.microsoft.com/azure/application-gateway/for-containers/application-gateway-for-containers-components)
+    "microsoft.servicenetworking/trafficcontrollers": "Application Gateway for Containers association subnet "
+                                                      "(ingress: the proxies answer clients directly)",
 }
 
 # Application Gateway v2 does not support a 0.0.0.0/0 route to a virtual appliance

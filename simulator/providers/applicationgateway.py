@@ -12,7 +12,7 @@ Citations (where Azure documents each behaviour):
   route to a virtual appliance on it:
   https://learn.microsoft.com/azure/application-gateway/configuration-infrastructure#virtual-network-and-dedicated-subnet,
   https://learn.microsoft.com/azure/application-gateway/configuration-infrastructure#supported-user-defined-routes
-* v2 needs a public frontend IP, Standard SKU and static:
+* v2 needs a public frontend IP, Standard SKU and static, in every zone of the gateway:
   https://learn.microsoft.com/azure/application-gateway/configuration-frontend-ip,
   https://learn.microsoft.com/azure/application-gateway/application-gateway-faq#does-application-gateway-v2-support-only-private-ip-addresses
 * Autoscale: 0 <= minCapacity <= maxCapacity <= 125:
@@ -181,8 +181,8 @@ def _appgw_dedicated_subnet(ctx: WriteContext) -> str | None:
             owner = ref.owner_id.lower()
             if owner.startswith(sid.rsplit("/", 2)[0].lower()) or rtype == APPGW.lower():
                 continue  # the VNet itself, another application gateway
-            if rtype in (ROUTE_TABLE.lower(), "microsoft.network/networksecuritygroups", "microsoft.network/natgateways",
-                         "microsoft.authorization/roleassignments"):
+            if rtype in (ROUTE_TABLE.lower(), "microsoft.network/networksecuritygroups",
+                         "microsoft.network/natgateways", "microsoft.authorization/roleassignments"):
                 continue  # associations and scopes, not users of the subnet's addresses
             return (f"Subnet {sid} is used by {ref.owner_id}; an application gateway subnet can hold only "
                     "application gateways.")
@@ -224,6 +224,10 @@ def _appgw_frontends(ctx: WriteContext) -> str | None:
         if pip is not None and (str(deep_get(pip, "sku.name", "")) != "Standard"
                                 or deep_get(pip, "properties.publicIPAllocationMethod") != "Static"):
             return f"Application gateway v2 {ctx.rid.name}: its public IP must be Standard SKU with static allocation."
+        gw_zones = set(ctx.resource.get("zones") or [])
+        if pip is not None and not gw_zones <= set(pip.get("zones") or []):
+            return (f"Application gateway {ctx.rid.name}: its public IP must be in every zone of the gateway "
+                    f"({', '.join(sorted(gw_zones))}); it is in {', '.join(pip.get('zones') or []) or 'no zone'}.")
     subnets = _gateway_subnets(ctx.resource)
     for fe in fes:
         ip = deep_get(fe, "properties.privateIPAddress")

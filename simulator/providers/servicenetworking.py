@@ -240,7 +240,8 @@ class Frontends(_Child):
 
     def on_write(self, ctx: WriteContext) -> None:
         old = deep_get(ctx.existing, "properties.fqdn") if ctx.existing else None
-        ctx.props["fqdn"] = old or f"{ctx.store.new_guid().replace('-', '')[:16]}.fz{ctx.store.new_guid()[:2]}.alb.azure.com"
+        host = f"{ctx.store.new_guid().replace('-', '')[:16]}.fz{ctx.store.new_guid()[:2]}"
+        ctx.props["fqdn"] = old or f"{host}.alb.azure.com"
 
 
 @register

@@ -31,7 +31,8 @@ def _code(err: pytest.ExceptionInfo[HttpResponseError]) -> tuple[int | None, str
 
 def _waf(net: NetworkManagementClient, rg: str, name: str = "waf1", mode: str = "Prevention",
          sets: list[tuple[str, str]] | None = None) -> Any:
-    rule_sets = sets if sets is not None else [("Microsoft_DefaultRuleSet", "2.1"), ("Microsoft_BotManagerRuleSet", "1.1")]
+    default = [("Microsoft_DefaultRuleSet", "2.1"), ("Microsoft_BotManagerRuleSet", "1.1")]
+    rule_sets = sets if sets is not None else default
     return net.web_application_firewall_policies.create_or_update(rg, name, {
         "location": LOCATION,
         "properties": {
@@ -86,7 +87,8 @@ def test_traffic_controller_association_needs_a_delegated_24_one_deployment_per_
         _association(sn, rg, "agc1", sid["plain"].replace("plain", "small"))
     assert _code(err)[0] == 400
 
-    fe = sn.frontends_interface.begin_create_or_update(rg, "agc1", "fe", {"location": LOCATION, "properties": {}}).result()
+    fe = sn.frontends_interface.begin_create_or_update(
+        rg, "agc1", "fe", {"location": LOCATION, "properties": {}}).result()
     assert fe["properties"]["fqdn"].endswith(".alb.azure.com")
     viewed = sn.traffic_controller_interface.get(rg, "agc1")["properties"]
     assert [a["id"] for a in viewed["associations"]] == [assoc["id"]]
@@ -186,7 +188,12 @@ def test_application_gateway_v2_subnet_rules(
     ])
     sid = {s.name: s.id for s in net.subnets.list(rg, vnet.name)}
     pip = net.public_ip_addresses.begin_create_or_update(rg, "pip-agw", {
-        "location": LOCATION, "sku": {"name": "Standard"}, "properties": {"publicIPAllocationMethod": "Static"},
+        "location": LOCATION, "sku": {"name": "Standard"}, "zones": ["1", "2", "3"],
+        "properties": {"publicIPAllocationMethod": "Static"},
+    }).result()
+    zonal = net.public_ip_addresses.begin_create_or_update(rg, "pip-zone1", {
+        "location": LOCATION, "sku": {"name": "Standard"}, "zones": ["1"],
+        "properties": {"publicIPAllocationMethod": "Static"},
     }).result()
     waf = _waf(net, rg)
 
@@ -195,7 +202,8 @@ def test_application_gateway_v2_subnet_rules(
 
     private = {"privateIPAllocationMethod": "Static", "privateIPAddress": "10.1.9.9"}
     cases: list[tuple[dict[str, Any], str]] = [
-        (_gateway(rg, sub, sid["snet-routed"], pip.id, waf.id), "ApplicationGatewayV2SubnetWithRouteToVirtualAppliance"),
+        (_gateway(rg, sub, sid["snet-routed"], pip.id, waf.id),
+         "ApplicationGatewayV2SubnetWithRouteToVirtualAppliance"),
         (_gateway(rg, sub, sid["snet-agc"], pip.id, waf.id), "ApplicationGatewaySubnetCannotBeShared"),
         (_gateway(rg, sub, sid["snet-appgw"], pip.id, None), "ApplicationGatewaySkuNotSupported"),
         (_gateway(rg, sub, sid["snet-appgw"], pip.id, waf.id,
@@ -203,6 +211,7 @@ def test_application_gateway_v2_subnet_rules(
         (_gateway(rg, sub, sid["snet-appgw"], pip.id, waf.id, frontendIPConfigurations=[
             {"name": "private", "properties": {**private, "subnet": {"id": sid["snet-appgw"]}}}]),
          "ApplicationGatewayFrontendIpConfigurationInvalid"),
+        (_gateway(rg, sub, sid["snet-appgw"], zonal.id, waf.id), "ApplicationGatewayFrontendIpConfigurationInvalid"),
     ]
     for body, code in cases:
         with pytest.raises(HttpResponseError) as err:
