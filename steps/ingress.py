@@ -201,6 +201,40 @@ class TrafficControllerStep(PlatformStep):
     def outputs(self, observed: Spec) -> Outputs:
         return out(observed, configuration_endpoints=props(observed).get("configurationEndpoints"))
 
+    def delete_blockers(self, ctx: StepContext, observed: Spec, owned: OwnedIds) -> list[str]:
+        return traffic_controller_blockers(ctx, observed, owned)
+
+
+def foreign_children(ctx: StepContext, owned_ids: list[str], owned: OwnedIds) -> list[str]:
+    """Children this deployment did not create under its traffic controllers (one read each):
+    deleting the resource group would delete them with their parent."""
+    from hubspoke_deploy.orchestrator.clients import to_json
+    from hubspoke_deploy.orchestrator.prune import API_VERSIONS
+
+    tc_type = TrafficControllerStep.resource_type.lower()
+    result: list[str] = []
+    for rid in owned_ids:
+        if f"/providers/{tc_type}/" not in rid.lower():
+            continue
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            model = ctx.clients.get("resource").resources.get_by_id(rid, api_version=API_VERSIONS[tc_type])
+        except ResourceNotFoundError:
+            continue
+        observed = to_json(model)
+        if isinstance(observed, dict):
+            result += traffic_controller_blockers(ctx, observed, owned)
+    return result
+
+
+def traffic_controller_blockers(ctx: StepContext, observed: Spec, owned: OwnedIds) -> list[str]:
+    """Frontends, associations or security policies this deployment did not create (an operator's
+    frontend for another Gateway): deleting the traffic controller would delete them with it."""
+    children = [str(c.get("id", "")) for key in ("frontends", "associations", "securityPolicies")
+                for c in props(observed).get(key) or [] if isinstance(c, Mapping)]
+    return [c for c in children if c and not owned.owns(c)]
+
 
 class TrafficControllerChildStep(PlatformStep):
     """A frontend, association or security policy: tracked child resources of the traffic

@@ -468,11 +468,15 @@ def subnet_users(ctx: StepContext, subnet: Mapping[str, Any], owned: OwnedIds) -
 def resource_group_blockers(ctx: StepContext, resource_group: str, owned: OwnedIds) -> list[str]:
     """The group is deleted only when nothing foreign is left in it (deleting a group
     deletes everything inside, whoever created it)."""
-    resources = ctx.clients.get("resource").resources.list_by_resource_group(resource_group)
-    return [
+    resources = list(ctx.clients.get("resource").resources.list_by_resource_group(resource_group))
+    blockers = [
         str(r.id) for r in resources
         if not owned.owns(str(r.id)) and not managed_by_owned(ctx, str(r.id), owned)
     ]
+    # children someone else put under one of our resources (a frontend of our traffic controller)
+    from hubspoke_deploy.steps.ingress import foreign_children
+
+    return blockers + foreign_children(ctx, [str(r.id) for r in resources if owned.owns(str(r.id))], owned)
 
 
 def vnet_blockers(ctx: StepContext, observed: Spec, owned: OwnedIds) -> list[str]:

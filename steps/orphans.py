@@ -61,7 +61,7 @@ def _subnet_blockers(ctx: StepContext, observed: Spec, owned: OwnedIds) -> list[
 def orphan_handlers(cfg: DeploymentConfig) -> dict[str, OrphanHandler]:
     """Handlers by lower-cased resource type."""
     from hubspoke_deploy.steps.firewall import RouteTableStep
-    from hubspoke_deploy.steps.ingress import waf_policy_blockers
+    from hubspoke_deploy.steps.ingress import traffic_controller_blockers, waf_policy_blockers
 
     # The route table's own teardown (disassociate our kept subnets first); its identity
     # (spoke, name) plays no part in it.
@@ -75,6 +75,7 @@ def orphan_handlers(cfg: DeploymentConfig) -> dict[str, OrphanHandler]:
         "microsoft.network/natgateways": Handler(association_blockers),
         "microsoft.network/routetables": Handler(route_table.delete_blockers, route_table.prepare_delete),
         "microsoft.network/applicationgatewaywebapplicationfirewallpolicies": Handler(waf_policy_blockers),
+        "microsoft.servicenetworking/trafficcontrollers": Handler(traffic_controller_blockers),
         "microsoft.keyvault/vaults": Handler(
             note_text="Key Vault {name} is soft-deleted: its name stays reserved for the vault's retention period"
         ),

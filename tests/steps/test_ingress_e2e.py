@@ -199,3 +199,23 @@ def test_switching_the_kind_plans_the_old_ingress_deleted_and_the_new_created(
     run(agc, "up")
     assert sim.get_resource(f"{NET}/applicationGateways/agw-aks-prod") is None
     assert sim.get_resource(TC) is not None
+
+
+def test_down_keeps_a_traffic_controller_holding_someone_elses_frontend_and_its_group(
+    sim: Simulator, env: dict[str, str]
+) -> None:
+    from azure.mgmt.servicenetworking import ServiceNetworkingMgmtClient
+    from hubspoke_deploy.simulator import SimulatorCredential
+
+    cfg = config(data(), env)
+    run(cfg, "up")
+    sn = ServiceNetworkingMgmtClient(SimulatorCredential(), SUB, base_url=sim.endpoint,
+                                     credential_scopes=["https://management.azure.com/.default"])
+    foreign = sn.frontends_interface.begin_create_or_update(
+        "rg-aks-prod", "agc-aks-prod", "team-b", {"location": "westeurope", "properties": {}}).result()
+    result = run(cfg, "down")
+    assert result.outcomes["ingress.agc"].status == "kept"
+    assert result.outcomes["rg"].status == "kept"  # deleting the group would take the frontend with it
+    assert result.outcomes["ingress.agc.frontend"].status == "deleted"  # ours goes
+    assert sim.get_resource(foreign["id"]) is not None and sim.get_resource(TC) is not None
+    assert sim.get_resource(f"{TC}/associations/association") is None
