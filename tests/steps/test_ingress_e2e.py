@@ -19,6 +19,7 @@ from hubspoke_deploy.orchestrator.runner import open_session
 from hubspoke_deploy.simulator import Simulator
 from hubspoke_deploy.steps.identity import NETWORK_CONTRIBUTOR
 from hubspoke_deploy.steps.ingress import AGC_CONFIGURATION_MANAGER, AGC_KEYS, ALB_SERVICE_ACCOUNT, APPGW_KEYS
+from hubspoke_deploy.verification import verify
 
 try:
     import tomllib
@@ -134,6 +135,11 @@ def test_prod_deploys_application_gateway_for_containers_with_its_waf_in_prevent
     assert identity["properties"]["clientId"] in outputs["ingress_next_step"]
     assert "helm install alb-controller" in outputs["ingress_next_step"]
 
+    report = verify(cfg)  # the traffic-flow check: every flow carried, the gateway's path off the firewall
+    assert report.ok
+    [row] = [r for r in report.rows if r.name.startswith("ingress:")]
+    assert row.ok and not row.crosses_firewall and row.source.endswith("/snet-agc")
+
     sim.reset_stats()
     run(cfg, "up")
     assert writes(sim) == {}, "a second up writes nothing"
@@ -163,6 +169,11 @@ def test_a_variant_deploys_application_gateway_waf_v2_in_its_own_subnet(sim: Sim
     assert [r["ruleType"] for r in (rr["properties"] for rr in props["requestRoutingRules"])] == ["Basic"]
     # AGC's own subnet stays reserved (and delegated), with nothing in it
     assert ingress_ids(sim) == sorted([gw["id"], waf_id])
+
+    report = verify(cfg)
+    assert report.ok
+    [row] = [r for r in report.rows if r.name.startswith("ingress:")]
+    assert row.ok and not row.crosses_firewall and row.source.endswith("/snet-appgw")
 
     sim.reset_stats()
     run(cfg, "up")
