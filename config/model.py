@@ -24,8 +24,8 @@ from typing import Any, Literal
 
 from hubspoke_deploy.config.constraints import add_constraints
 from hubspoke_deploy.config.global_entry import GlobalEntryConfig
-from hubspoke_deploy.config.ops import AlertsConfig, TlsInspectionConfig
 from hubspoke_deploy.config.ingress import IngressConfig
+from hubspoke_deploy.config.ops import AlertsConfig, TlsInspectionConfig
 from hubspoke_deploy.errors import Problem
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 

@@ -71,6 +71,17 @@ DIAGNOSTIC_TABLE: dict[str, DiagnosticRow] = {
         logs=("BastionAuditLogs",),
         citation=_LOGS + "microsoft-network-bastionhosts-logs",
     ),
+    # AGWAccessLogs / AGWPerformanceLogs / AGWFirewallLogs tables (the ingress, [ingress])
+    "microsoft.network/applicationgateways": DiagnosticRow(
+        logs=("ApplicationGatewayAccessLog", "ApplicationGatewayPerformanceLog", "ApplicationGatewayFirewallLog"),
+        citation=_LOGS + "microsoft-network-applicationgateways-logs",
+    ),
+    # AGCAccessLogs table: Application Gateway for Containers' access log
+    # (https://learn.microsoft.com/azure/application-gateway/for-containers/diagnostics)
+    "microsoft.servicenetworking/trafficcontrollers": DiagnosticRow(
+        logs=("TrafficControllerAccessLog",),
+        citation=_LOGS + "microsoft-servicenetworking-trafficcontrollers-logs",
+    ),
     # AzureDiagnostics only (no resource-specific table), no metrics
     "microsoft.network/networksecuritygroups": DiagnosticRow(
         logs=("NetworkSecurityGroupEvent", "NetworkSecurityGroupRuleCounter"),

@@ -93,6 +93,14 @@ CATEGORIES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] 
     ),
     "microsoft.network/virtualnetworks": (("VMProtectionAlerts",), ("allLogs",), ("AllMetrics",)),
     "microsoft.network/bastionhosts": (("BastionAuditLogs",), ("allLogs",), ("AllMetrics",)),
+    # https://learn.microsoft.com/azure/azure-monitor/reference/supported-logs/microsoft-network-applicationgateways-logs
+    "microsoft.network/applicationgateways": (
+        ("ApplicationGatewayAccessLog", "ApplicationGatewayPerformanceLog", "ApplicationGatewayFirewallLog"),
+        ("allLogs",),
+        ("AllMetrics",),
+    ),
+    # https://learn.microsoft.com/azure/application-gateway/for-containers/diagnostics
+    "microsoft.servicenetworking/trafficcontrollers": (("TrafficControllerAccessLog",), ("allLogs",), ("AllMetrics",)),
     "microsoft.storage/storageaccounts": ((), (), ("Transaction", "Capacity")),
     # https://learn.microsoft.com/azure/azure-monitor/reference/supported-logs/microsoft-storage-storageaccounts-blobservices-logs
     "microsoft.storage/storageaccounts/blobservices": (

@@ -89,6 +89,13 @@ def assert_waf_policy(policy: dict[str, Any]) -> None:
     assert [(s["ruleSetType"], s["ruleSetVersion"]) for s in props["managedRules"]["managedRuleSets"]] == RULE_SETS
 
 
+def diagnostics(sim: Simulator, target: str) -> list[str]:
+    """The log categories the deployment's diagnostic setting on ``target`` sends to the workspace."""
+    setting = res(sim, f"{target}/providers/Microsoft.Insights/diagnosticSettings/diag-log-aks-prod")["properties"]
+    assert setting["workspaceId"].lower().endswith("/workspaces/log-aks-prod")
+    return sorted(entry["category"] for entry in setting["logs"] if entry.get("enabled"))
+
+
 def role_assignments(sim: Simulator, scope: str) -> list[tuple[str, str]]:
     prefix = f"{scope}/providers/Microsoft.Authorization/roleAssignments/".lower()
     return sorted((r["properties"]["roleDefinitionId"].rsplit("/", 1)[-1], r["properties"]["principalId"])
@@ -116,6 +123,7 @@ def test_prod_deploys_application_gateway_for_containers_with_its_waf_in_prevent
     waf_id = f"{NET}/ApplicationGatewayWebApplicationFirewallPolicies/waf-agc-aks-prod"
     assert res(sim, f"{TC}/securityPolicies/waf")["properties"]["wafPolicy"]["id"].lower() == waf_id.lower()
     assert_waf_policy(res(sim, waf_id))
+    assert diagnostics(sim, TC) == ["TrafficControllerAccessLog"]
 
     # the ALB controller's identity: federated with the cluster's issuer, the roles BYO needs
     identity = res(sim, f"{RG}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-aks-prod-alb")
@@ -160,6 +168,8 @@ def test_a_variant_deploys_application_gateway_waf_v2_in_its_own_subnet(sim: Sim
     waf_id = f"{NET}/ApplicationGatewayWebApplicationFirewallPolicies/waf-agw-aks-prod"
     assert props["firewallPolicy"]["id"].lower() == waf_id.lower()
     assert_waf_policy(res(sim, waf_id))
+    assert diagnostics(sim, gw["id"]) == [
+        "ApplicationGatewayAccessLog", "ApplicationGatewayFirewallLog", "ApplicationGatewayPerformanceLog"]
     frontends = {fe["name"]: fe["properties"] for fe in props["frontendIPConfigurations"]}
     assert frontends["private"]["privateIPAddress"] == "10.1.10.254"
     pip = res(sim, frontends["public"]["publicIPAddress"]["id"])
@@ -206,7 +216,7 @@ def test_switching_the_kind_plans_the_old_ingress_deleted_and_the_new_created(
     assert sim.get_resource(f"{SPOKE}/subnets/snet-agc") is not None  # the reserved subnets stay
 
     p = plan(agc)  # and back
-    assert {e.key for e in p.entries if e.orphan} == set(APPGW_KEYS)
+    assert {e.key for e in p.entries if e.orphan} == {*APPGW_KEYS, "ingress.appgw.diag"}
     run(agc, "up")
     assert sim.get_resource(f"{NET}/applicationGateways/agw-aks-prod") is None
     assert sim.get_resource(TC) is not None
