@@ -202,6 +202,28 @@ KEY_PROPERTIES: dict[str, tuple[Show, ...]] = {
         Show("on", "@scope"),
         Show("principal", "properties.principalId"),
     ),
+    # the ingress (steps/ingress.py)
+    "Microsoft.Network/ApplicationGatewayWebApplicationFirewallPolicies": (
+        Show("mode", "properties.policySettings.mode"),
+        Show("state", "properties.policySettings.state"),
+        Show("rule set", "properties.managedRules.managedRuleSets[*]", each=True,
+             template="{ruleSetType} {ruleSetVersion}"),
+    ),
+    "Microsoft.Network/applicationGateways": (
+        Show("sku", "properties.sku.name"),
+        _ZONES,
+        Show("autoscale", "properties.autoscaleConfiguration", each=True, template="{minCapacity}-{maxCapacity}"),
+        Show("subnet", "properties.gatewayIPConfigurations[*].properties.subnet.id"),
+        Show("WAF policy", "properties.firewallPolicy.id"),
+    ),
+    "Microsoft.ServiceNetworking/trafficControllers/associations": (Show("subnet", "properties.subnet.id"),),
+    "Microsoft.ServiceNetworking/trafficControllers/securityPolicies": (
+        Show("WAF policy", "properties.wafPolicy.id"),
+    ),
+    "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials": (
+        Show("issuer", "properties.issuer"),
+        Show("subject", "properties.subject"),
+    ),
     "Microsoft.Compute/virtualMachines": (
         Show("size", "properties.hardwareProfile.vmSize"),
         _ZONES,
