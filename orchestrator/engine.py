@@ -103,6 +103,13 @@ class _UnknownOutputs(dict[str, Any]):
         return UNKNOWN
 
 
+#: How long "not found" by ``up``'s up-front read stands for a step's own first read. A step that
+#: starts within it (the resource group and the first steps of a fresh deploy) writes without
+#: reading again; later ones read again, so a resource someone else created meanwhile is seen
+#: (and adopted, not claimed as created). Two seconds: the same order as a read-then-write.
+ABSENT_FRESH_S = 2.0
+
+
 def _group_of(resource_id: str, subscription_id: str) -> str:
     """The lower-case resource group name of ``resource_id`` when it lives in a resource group
     of ``subscription_id`` (a resource group itself included), else ''."""
@@ -168,6 +175,8 @@ class Engine:
         self.orphan_handlers: OrphanHandlers = dict(orphan_handlers or {})
         # what up's up-front plan read, used once by each step's first attempt (no second GET)
         self._prefetched: dict[str, Spec] = {}
+        # what up's up-front read found absent, and when: a step starting soon after reuses it
+        self._absent_at: dict[str, float] = {}
         self._prefetch_lock = threading.Lock()
 
     # -- events -------------------------------------------------------------------
@@ -334,10 +343,13 @@ class Engine:
             # Only what Azure cannot change in place can need replacing: those are read up front
             # (by id, one SDK for all); the others are read by their own step as before.
             # (the others map to None: planned as creates, never as replacements).
-            observed = self._read_all(lambda step: bool(step.immutable), failed=unread, generic=True)
+            absent: set[str] = set()
+            observed = self._read_all(lambda step: bool(step.immutable), failed=unread, generic=True, absent=absent)
             self._refuse_replacements(self._plan_from(observed), skip=unread)
             with self._prefetch_lock:
                 self._prefetched = {k: v for k, v in observed.items() if v is not None}
+                read_at = time.monotonic()
+                self._absent_at = {k: read_at for k in absent}
         self.checkpoint.begin_run("up", self.run_id)
         self._set_aside_replaced()
         self.emit("run_started", command="up", steps=len(self.steps), run_id=self.run_id)
@@ -514,12 +526,16 @@ class Engine:
     def _converge(self, step: Step, ctx: StepContext, spec: Spec, rec: Mapping[str, Any]) -> dict[str, Any]:
         with self._prefetch_lock:
             prefetched = self._prefetched.pop(step.key, None)
+            absent_at = self._absent_at.pop(step.key, None)
         # An operation in flight when the last run stopped is re-attached, not re-sent.
         if self.checkpoint.lro_token(step.key, "put"):
-            prefetched = None  # the resource changes under the operation
+            prefetched, absent_at = None, None  # the resource changes under the operation
             with self.locks.hold(step.lock_keys()):
                 step.apply(ctx, spec, None)
-        observed = self._settle(step, ctx, prefetched if prefetched is not None else step.read(ctx))
+        if prefetched is None and absent_at is not None and time.monotonic() - absent_at <= ABSENT_FRESH_S:
+            observed = None  # found absent a moment ago (up's up-front read): not read again
+        else:
+            observed = self._settle(step, ctx, prefetched if prefetched is not None else step.read(ctx))
         spec = self._merge_adopted_tags(step, spec, observed)
         if observed is None:
             action = Action.CREATE
@@ -568,6 +584,7 @@ class Engine:
         steps: Mapping[str, Step] | None = None,
         failed: set[str] | None = None,
         generic: bool = False,
+        absent: set[str] | None = None,
     ) -> dict[str, Spec | None]:
         """Read the resources of the wanted steps, all at once on the worker pool (a read
         waits for nothing: no DAG order, no progress events); others map to None. With
@@ -584,7 +601,11 @@ class Engine:
             missing, probed = self._probe_groups(todo, steps, generic)
             observed.update(probed)
             sub = self._ctx_subscription()
-            todo = [s for s in todo if s.key not in probed and _group_of(s.resource_id(), sub) not in missing]
+            found_absent = {s.key for s in steps.values() if _group_of(s.resource_id(), sub) in missing}
+            found_absent |= {k for k, v in probed.items() if v is None}
+            if absent is not None:
+                absent |= found_absent
+            todo = [s for s in todo if s.key not in probed and s.key not in found_absent]
         groups: dict[tuple[str, ...], list[Step]] = {}
         singles: list[Step] = []
         for s in todo:
@@ -616,6 +637,8 @@ class Engine:
             by_id = generic and generic_readable(step)
             try:
                 observed[step.key] = limited(lambda: read_by_id(ctx, step) if by_id else step.read(ctx))
+                if observed[step.key] is None and absent is not None:
+                    absent.add(step.key)
             except Interrupted:
                 raise
             except Exception as err:
@@ -634,6 +657,8 @@ class Engine:
                 found: Mapping[str, Spec] = limited(lambda: first.read_listed(ctx))
                 for step in members:
                     observed[step.key] = step.read_from_list(ctx, found)
+                    if observed[step.key] is None and absent is not None:
+                        absent.add(step.key)
             except Interrupted:
                 raise
             except Exception:

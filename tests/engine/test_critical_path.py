@@ -119,3 +119,38 @@ def test_a_wrong_next_hop_is_repaired_by_the_check_step(
     assert fw is not None
     route = net.routes.get(cfg.resource_group, rt_name, "default-via-firewall")
     assert route.next_hop_ip_address == fw["properties"]["ipConfigurations"][0]["properties"]["privateIPAddress"]
+
+
+def _gets(log: Path, resource_id: str, since: int) -> int:
+    rid = resource_id.lower()
+    return sum(1 for line in log.read_text().splitlines()[since:]
+               if (e := json.loads(line))["method"] == "GET" and e["resource_id"] == rid and e["kind"] == "read")
+
+
+@pytest.mark.parametrize("fresh_s", [2.0, 0.0])
+def test_a_fresh_not_found_is_not_read_again_a_stale_one_is(
+    logged: tuple[Simulator, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_s: float
+) -> None:
+    """On a fresh deploy up's up-front read finds the resource group missing (one read answers for
+    everything in it); the group's step, starting a moment later, creates it without reading it
+    again. With a zero freshness window every step reads again before it writes."""
+    from hubspoke_deploy.orchestrator import engine as engine_mod
+
+    sim, log = logged
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", sim.ca_path)
+    monkeypatch.setattr(engine_mod, "ABSENT_FRESH_S", fresh_s)
+    sim.reset()
+    cfg = _cfg(sim, tmp_path)
+    start = _lines(log)
+    steps = {s.key: s for s in build_steps(cfg)}
+    with open_session(cfg, command="up") as session:
+        assert session.engine.up().status == RunStatus.SUCCEEDED
+    rg = steps["rg"].resource_id()
+    policy = steps["fw.policy"].resource_id()
+    if fresh_s:
+        assert _gets(log, rg, start) == 1  # the up-front read, and no second one before the PUT
+        assert _gets(log, policy, start) == 1  # after its create only (the read that settles it)
+    else:
+        assert _gets(log, rg, start) == 2
+        assert _gets(log, policy, start) == 2
+    assert len(_puts(log, rg, start)) == 1 and len(_puts(log, policy, start)) == 1
