@@ -103,18 +103,18 @@ def sim() -> Iterator[Simulator]:
         yield simulator
 
 
-@pytest.fixture(scope="module")
-def cfg(sim: Simulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DeploymentConfig]:
-    mp = pytest.MonkeyPatch()
-    mp.setenv("REQUESTS_CA_BUNDLE", sim.ca_path)
+@pytest.fixture
+def cfg(sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DeploymentConfig:
+    """The example on an empty simulator with a state of its own (each test deploys what it needs)."""
+    sim.reset()
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", sim.ca_path)
     env = {
         "HUBSPOKE_AZURE_ENDPOINT": sim.endpoint,
         "HUBSPOKE_AZURE_CREDENTIAL": "simulator",
         "HUBSPOKE_STATE_BACKEND": "file",
-        "HUBSPOKE_STATE_PATH": str(tmp_path_factory.mktemp("state") / "state.json"),
+        "HUBSPOKE_STATE_PATH": str(tmp_path / "state.json"),
     }
-    yield load_config(MULTI, env=env)
-    mp.undo()
+    return load_config(MULTI, env=env)
 
 
 def _of(sim: Simulator, type_name: str) -> list[dict[str, Any]]:
@@ -202,8 +202,7 @@ def test_two_regions_deploy_and_converge(sim: Simulator, cfg: DeploymentConfig) 
 def test_down_one_region_keeps_the_other_working_then_down_removes_everything(
     sim: Simulator, cfg: DeploymentConfig
 ) -> None:
-    if not _of(sim, "Microsoft.Network/azureFirewalls"):
-        assert library.up(cfg).ok  # run alone: deploy first
+    assert library.up(cfg).ok
     result = regional.down_region(cfg, "northeurope")  # by location or name
     assert result.ok, [f"{s.key}: {s.error}" for s in result.failures]
     assert [r["name"] for r in _of(sim, "Microsoft.Network/azureFirewalls")] == ["afw-multi"]
@@ -254,12 +253,9 @@ def test_up_one_region_builds_it_and_the_shared_parts_only(
 
 
 def test_down_region_one_keeps_the_second_region_and_the_shared_parts(
-    sim: Simulator, cfg: DeploymentConfig, tmp_path: Path
+    sim: Simulator, cfg: DeploymentConfig
 ) -> None:
-    sim.reset()
-    state = {"HUBSPOKE_STATE_PATH": str(tmp_path / "first.json"), "HUBSPOKE_AZURE_ENDPOINT": sim.endpoint,
-             "HUBSPOKE_AZURE_CREDENTIAL": "simulator", "HUBSPOKE_STATE_BACKEND": "file"}
-    both = load_config(MULTI, env=state)
+    both = cfg
     assert library.up(both).ok
     result = regional.down_region(both, both.location)  # region #1, while ne is still deployed
     assert result.ok, [f"{s.key}: {s.error}" for s in result.failures]
