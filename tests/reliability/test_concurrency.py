@@ -7,13 +7,11 @@ then the next run proceeds and finishes the deployment.
 
 from __future__ import annotations
 
-import importlib.util
 import socket
 import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -22,18 +20,7 @@ from azure.storage.blob import BlobServiceClient
 from hubspoke_deploy.orchestrator.stores.blob import read_blob_document
 from hubspoke_deploy.simulator import Simulator
 
-
-def _support() -> ModuleType:
-    name = "hubspoke_reliability_support"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parent / "_support.py")
-        assert spec is not None and spec.loader is not None
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
-S = _support()
+S: ModuleType = sys.modules["hubspoke_reliability_support"]  # loaded by conftest.py
 LEASE_SECONDS = 15
 
 

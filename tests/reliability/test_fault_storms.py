@@ -3,7 +3,6 @@ LROs on ``up`` and on ``down``; and a state blob whose lease is broken underneat
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 import time
@@ -20,18 +19,7 @@ from hubspoke_deploy.orchestrator.stores import BlobStore
 from hubspoke_deploy.orchestrator.stores.blob import JOURNAL_SUFFIX, read_blob_document
 from hubspoke_deploy.simulator import FaultSpec, Simulator, SimulatorCredential
 
-
-def _support() -> ModuleType:
-    name = "hubspoke_reliability_support"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parent / "_support.py")
-        assert spec is not None and spec.loader is not None
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
-S = _support()
+S: ModuleType = sys.modules["hubspoke_reliability_support"]  # loaded by conftest.py
 SUB = "00000000-0000-0000-0000-000000000001"  # config/examples/sandbox.toml
 RG = "rg-sandbox"
 

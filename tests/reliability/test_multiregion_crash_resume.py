@@ -4,7 +4,6 @@ every resource is owned by the checkpoint."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import random
 import subprocess
@@ -18,18 +17,7 @@ from typing import Any
 import pytest
 from hubspoke_deploy.simulator import Simulator
 
-
-def _support() -> ModuleType:
-    name = "hubspoke_reliability_support"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parent / "_support.py")
-        assert spec is not None and spec.loader is not None
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
-S = _support()
+S: ModuleType = sys.modules["hubspoke_reliability_support"]  # loaded by conftest.py
 MULTI = S.REPO / "config" / "examples" / "multi-region.toml"
 KILLS = int(os.environ.get("HUBSPOKE_MULTIREGION_KILLS", "3"))
 SEED = int(os.environ.get("HUBSPOKE_RELIABILITY_SEED", "20240917"))

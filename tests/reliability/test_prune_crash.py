@@ -6,7 +6,6 @@ foreign public IP planted in the resource group is untouched."""
 
 from __future__ import annotations
 
-import importlib.util
 import random
 import subprocess
 import sys
@@ -19,18 +18,7 @@ from typing import Any
 import pytest
 from hubspoke_deploy.simulator import Simulator
 
-
-def _support() -> ModuleType:
-    name = "hubspoke_reliability_support"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parent / "_support.py")
-        assert spec is not None and spec.loader is not None
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
-S = _support()
+S: ModuleType = sys.modules["hubspoke_reliability_support"]  # loaded by conftest.py
 ORPHANS = ("fw.pip.2", "fw.natgw", "fw.natgw.pip")
 
 
