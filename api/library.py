@@ -331,12 +331,19 @@ def plan(
     (True, {'create': 55})
     """
     cfg = load_config(config)
-    opts = _options(parallelism, False, False)
-    with _session(cfg, "plan", credential=credential, options=opts, steps=_steps(steps), lock=False) as s:
+    return _plan(cfg, _options(parallelism, False, False), _steps(steps), credential=credential,
+                 refresh_only=refresh_only, destroy=destroy, flow_check=steps is None)
+
+
+def _plan(cfg: DeploymentConfig, opts: EngineOptions, steps: Any, *, refresh_only: bool = False,
+          destroy: bool = False, flow_check: bool = True, **session: Any) -> PlanResult:
+    """:func:`plan` with the engine's options and steps given (also ``up --region``'s plan).
+    ``flow_check``: evaluate the planned network's required flows (the whole config's steps only)."""
+    with _session(cfg, "plan", options=opts, steps=steps, lock=False, **session) as s:
         p = s.engine.plan_destroy() if destroy else s.engine.plan(refresh_only=refresh_only)
         state_digest = records_digest(s.checkpoint.records())
     problems: list[str] = []
-    if not destroy and not refresh_only and steps is None:
+    if flow_check and not destroy and not refresh_only:
         problems = _planned_flow_problems(cfg, p.desired)
     return PlanResult([plan_item(e) for e in p.entries], problems, state_digest)
 

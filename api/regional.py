@@ -154,10 +154,7 @@ def plan_region(cfg: DeploymentConfig, name: str, *, parallelism: int | None = N
     name = check_region(cfg, name)
     opts = library._options(parallelism, False, False)
     opts.prune_scope = region_scope(cfg, name)
-    with library._session(cfg, "plan", options=opts, steps=region_steps(cfg, name), lock=False, **session) as s:
-        p = s.engine.plan()
-        state_digest = library.records_digest(s.checkpoint.records())
-    return library.PlanResult([library.plan_item(e) for e in p.entries], [], state_digest)
+    return library._plan(cfg, opts, region_steps(cfg, name), flow_check=False, **session)
 
 
 def down_region(cfg: DeploymentConfig, name: str, *, parallelism: int | None = None, raise_on_failure: bool = True,
