@@ -48,6 +48,12 @@ log = logging.getLogger(__name__)
 _META_PREFIX = "hubspoke_"
 #: Metadata key naming the journal generation a base document and its journal belong to.
 _EPOCH_KEY = "journal_epoch"
+
+
+def _epoch_of(properties: Any) -> str:
+    """The journal epoch in a blob's downloaded properties ('' for a blob written without one)."""
+    return str((getattr(properties, "metadata", None) or {}).get(_EPOCH_KEY) or "")
+
 #: The journal's name: the state blob's name plus this suffix, in the same container.
 JOURNAL_SUFFIX = ".journal"
 
@@ -213,7 +219,7 @@ class BlobStore(StateStore):
                         f"state changed underneath this run: {self.describe()} was modified between "
                         f"this run's read and its lock; nothing was written. Run again."
                     )
-                epoch = (props.metadata or {}).get(_EPOCH_KEY)
+                epoch = _epoch_of(props)
                 self._meta = _holder_metadata(info) | ({_EPOCH_KEY: epoch} if epoch else {})
                 resp = self._client.set_blob_metadata(
                     self._meta, lease=lease, etag=props.etag, match_condition=MatchConditions.IfNotModified
@@ -413,7 +419,7 @@ class BlobStore(StateStore):
             except AzureError as err:
                 raise self._fail("read", err) from None
             self._etag = str(downloader.properties.etag)
-            self._epoch = (downloader.properties.metadata or {}).get(_EPOCH_KEY) or ""
+            self._epoch = _epoch_of(downloader.properties)
             self._has_doc = len(raw) > 0
             if not raw:
                 self._corrupt = None
@@ -450,7 +456,7 @@ class BlobStore(StateStore):
         except AzureError as err:
             raise self._fail("read the journal of", err) from None
         self._jetag = str(downloader.properties.etag)
-        if ((downloader.properties.metadata or {}).get(_EPOCH_KEY) or "") != self._epoch:
+        if _epoch_of(downloader.properties) != self._epoch:
             # a compaction cut short: the document already holds these entries (or newer values)
             self._torn = bool(jraw)
             return journal.Replay(torn=bool(jraw))
@@ -634,12 +640,12 @@ def read_blob_document(service: BlobServiceClient, container: str, blob: str) ->
     doc = json.loads(raw)
     if not isinstance(doc, dict):
         raise StateCorrupt(f"checkpoint state blob {container}/{blob} does not hold a JSON object")
-    epoch = (downloader.properties.metadata or {}).get(_EPOCH_KEY) or ""
+    epoch = _epoch_of(downloader.properties)
     try:
         jdownloader = service.get_blob_client(container, blob + JOURNAL_SUFFIX).download_blob()
         jraw = jdownloader.readall()
     except ResourceNotFoundError:
         return doc
-    if ((jdownloader.properties.metadata or {}).get(_EPOCH_KEY) or "") == epoch:
+    if _epoch_of(jdownloader.properties) == epoch:
         journal.replay(doc, jraw)
     return doc
